@@ -329,7 +329,8 @@ class SteepestDescentGN(nn.Module):
         """
         n, s = boxes.shape[:2]
         offset = (filter_size % 2) / 2.0
-        center = ((boxes[..., :2] + boxes[..., 2:] / 2) / self.feat_stride).reshape(-1, 2).flip(1) - offset  # (row, col)
+        center_xy = (boxes[..., :2] + boxes[..., 2:] / 2) / self.feat_stride  # (N, S, 2) in cells
+        center = center_xy.reshape(-1, 2).flip(1) - offset  # (N*S, 2) as (row, col)
         rho = distance_basis(center, output_size, self.num_dist_bins, self.bin_displacement)  # (N*S, K, Ho, Wo)
         maps = [fn(rho).reshape(n, s, *output_size) for fn in
                 (self.label_map_predictor, self.target_mask_predictor, self.spatial_weight_predictor)]

@@ -1,0 +1,63 @@
+"""Networks: backbones, DiMP's model predictor, IoU-Net, and the DiMP, ATOM and SiamFC networks.
+
+``build_network(name, weights=None)`` is the one entry point (SPEC section 3). Networks take tensors
+and know nothing of the online logic or of datasets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from dimp_core.nets.dimpnet import DIMP18, DIMP50, DIMP_LITE0, ATOMNet, DiMPNet
+from dimp_core.nets.siamfc import SiamFCNet
+
+NETWORKS = ("dimp", "dimp18", "dimp50", "atom", "siamfc", "siamfc_alexnet")
+
+
+def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
+    """Build a network by name, optionally loading weights.
+
+    Args:
+        name: ``dimp`` (DiMP head on the ImageNet-pretrained EfficientNet-Lite0), ``dimp18``, ``dimp50``
+            (the paper's ResNet-18/50 networks with the official state-dict layout), ``atom`` (ResNet-18 +
+            IoU-Net, official layout), ``siamfc`` (Lite0 embedding) or ``siamfc_alexnet`` (the classic one).
+        weights: None for a freshly initialised network (the Lite0 backbone starts from its shipped
+            ImageNet weights; ResNets start random, since no ImageNet weights can be downloaded here), or
+            a path to a file of ours (safetensors) or an official pytracking checkpoint. A file of the
+            wrong architecture raises an error naming the missing and unexpected keys.
+
+    Returns:
+        The ``torch.nn.Module`` in eval mode.
+    """
+    # when weights are given, the Lite0 ImageNet weights would be overwritten anyway
+    pretrained = weights is None
+    if name == "dimp":
+        net: nn.Module = DiMPNet(DIMP_LITE0, pretrained_backbone=pretrained)
+    elif name == "dimp18":
+        net = DiMPNet(DIMP18)
+    elif name == "dimp50":
+        net = DiMPNet(DIMP50)
+    elif name == "atom":
+        net = ATOMNet()
+    elif name == "siamfc":
+        net = SiamFCNet("efficientnet_lite0", pretrained_backbone=pretrained)
+    elif name == "siamfc_alexnet":
+        net = SiamFCNet("alexnet")
+    else:
+        raise ValueError(f"unknown network {name!r}; choose from {', '.join(NETWORKS)}")
+    if weights is not None:
+        from dimp_core import checkpoints
+
+        state_dict = checkpoints.load_state_dict(weights)
+        try:
+            checkpoints.load_into(net, state_dict, name=f"{name} network")
+        except checkpoints.CheckpointMismatchError as err:
+            try:
+                hint = f" (its keys look like a {checkpoints.architecture_from_keys(state_dict)!r} network)"
+            except ValueError:
+                hint = ""
+            raise checkpoints.CheckpointMismatchError(f"{weights}{hint}: {err}", err.missing, err.unexpected,
+                                                      err.shape_mismatches) from None
+    return net.eval()
