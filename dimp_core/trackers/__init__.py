@@ -1,0 +1,72 @@
+"""Trackers behind one interface (``init``, ``update``, ``info``) and ``build_tracker`` (SPEC section 3).
+
+The registry is a plain dict from name to a builder; each builder imports its tracker module only when
+it is called, so ``import dimp_core`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dimp_core.trackers.base import FLAGS, Tracker, TrackerInputError, replace_params
+
+__all__ = ["FLAGS", "TRACKERS", "Tracker", "TrackerInputError", "build_tracker", "replace_params", "shipped_weights"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "data" / "weights"
+
+# official pytracking files a user can pass for the paper's configurations
+OFFICIAL_FILES = {"dimp18": "dimp18.pth", "dimp50": "dimp50.pth", "atom": "atom_default.pth"}
+
+
+def shipped_weights(name: str) -> Path:
+    """The project's trained weights for tracker ``name``; a clear error if none are shipped."""
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    if path.exists():
+        return path
+    hint = (f" Pass weights='path/to/{OFFICIAL_FILES[name]}' (the official pytracking checkpoint)"
+            if name in OFFICIAL_FILES else " Train them with `dimp train` and pass weights=PATH")
+    raise FileNotFoundError(f"no shipped weights for {name!r} ({path} does not exist).{hint}, "
+                            "or weights='random' for an untrained network.")
+
+
+def _device(device: Any) -> Any:
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _opencv(name: str) -> Callable[..., Tracker]:
+    def build(device: Any = None, weights: Any = None, **params: Any) -> Tracker:
+        from dimp_core.trackers.opencv import OpenCVTracker
+
+        if weights is not None:
+            raise ValueError(f"{name} has no weights; got weights={weights!r}")
+        return OpenCVTracker(name.split("-", 1)[1], **params)
+
+    return build
+
+
+TRACKERS: dict[str, Callable[..., Tracker]] = {
+    "opencv-csrt": _opencv("opencv-csrt"),
+    "opencv-kcf": _opencv("opencv-kcf"),
+}
+
+
+def build_tracker(name: str, device: Any = None, weights: str | Path | None = None, **params: Any) -> Tracker:
+    """Build a tracker by name.
+
+    Args:
+        name: one of :data:`TRACKERS` (``dimp``, ``dimp18``, ``dimp50``, ``atom``, ``siamfc``,
+            ``opencv-csrt``, ``opencv-kcf``).
+        device: torch device for the learned trackers; None picks CUDA when available.
+        weights: None for the project's shipped weights, ``'random'`` for an untrained network, or a path
+            to a file of ours or an official pytracking checkpoint.
+        **params: overrides of the tracker's parameter dataclass, by name; unknown names are an error.
+    """
+    if name not in TRACKERS:
+        raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}")
+    return TRACKERS[name](device=device, weights=weights, **params)
