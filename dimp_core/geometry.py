@@ -18,6 +18,8 @@ image pixels. Functions take (x, y) order, never pytracking's (row, col).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -145,9 +147,37 @@ def patch_geometry(center: tuple[float, float], scale: float, output_size: int) 
     return df, cx_d - (n - 1) // 2, cy_d - (n - 1) // 2, n, n
 
 
+@dataclass(frozen=True)
+class PatchFrame:
+    """Where a patch sits in its image: the image point under the patch centre and the patch's scale.
+
+    Patch pixel p (index, 0..size-1) looks at image point ``center + (p - (size - 1) / 2) * scale``.
+    This is what :func:`sample_patch` produced, derived from the integer crop window rather than the
+    requested centre (pytracking's ``get_sample_location``, exact also when the image was decimated).
+    """
+
+    center: tuple[float, float]  # (cx, cy) in image pixels
+    scale: float  # image pixels per patch pixel
+    size: int  # patch side in pixels
+
+    def box_to_patch(self, box: Tensor) -> Tensor:
+        """(..., 4) image boxes (x, y, w, h) -> the same boxes in patch pixels."""
+        c = xywh_to_cxcywh(box)
+        offset = torch.tensor(self.center, dtype=box.dtype, device=box.device)
+        centre = (c[..., :2] - offset) / self.scale + (self.size - 1) / 2
+        return cxcywh_to_xywh(torch.cat([centre, c[..., 2:] / self.scale], dim=-1))
+
+    def box_to_image(self, box: Tensor) -> Tensor:
+        """(..., 4) patch boxes (x, y, w, h) -> image boxes; the inverse of :meth:`box_to_patch`."""
+        c = xywh_to_cxcywh(box)
+        offset = torch.tensor(self.center, dtype=box.dtype, device=box.device)
+        centre = (c[..., :2] - (self.size - 1) / 2) * self.scale + offset
+        return cxcywh_to_xywh(torch.cat([centre, c[..., 2:] * self.scale], dim=-1))
+
+
 def sample_patch(
     image: Tensor, center: tuple[float, float], scale: float, output_size: int
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, PatchFrame]:
     """Crop a square region of side ``scale * output_size`` around ``center`` and resize it.
 
     The reference tracker's patch extraction (pytracking ``sample_patch`` with ``mode='replicate'``):
@@ -156,27 +186,31 @@ def sample_patch(
     ``output_size x output_size``. Replicate padding is done by clamping indices, which also handles a
     window that lies entirely outside the image.
 
+    Deviation: the returned frame's centre is that of the sampled pixels, (x0 + x1 - df) / 2 for a window
+    [x0, x1) with stride df; pytracking uses (x0 + x1 - 1) / 2, which is off by (df - 1) / 2 pixels when
+    the image was decimated.
+
     Args:
         image: (C, H, W) or (B, C, H, W) image, any dtype (uint8 is cropped before it is converted, which
             is faster); the output is float32.
         center: (cx, cy) in image pixels.
-        scale: image pixels per patch pixel.
+        scale: requested image pixels per patch pixel.
         output_size: side of the output patch in pixels.
 
     Returns:
         patch: (..., C, output_size, output_size) float32.
-        window: (4,) the crop window (x0, y0, x1, y1) in image pixels (pixel indices, x1/y1 exclusive).
+        frame: the :class:`PatchFrame` actually sampled (its scale is the window size / output size).
 
     Example:
         >>> img = torch.arange(16.0).reshape(1, 4, 4)
-        >>> patch, window = sample_patch(img, (0.0, 0.0), 1.0, 4)
+        >>> patch, frame = sample_patch(img, (0.0, 0.0), 1.0, 4)
         >>> patch[0]
         tensor([[ 0.,  0.,  1.,  2.],
                 [ 0.,  0.,  1.,  2.],
                 [ 4.,  4.,  5.,  6.],
                 [ 8.,  8.,  9., 10.]])
-        >>> window
-        tensor([-1., -1.,  3.,  3.])
+        >>> frame
+        PatchFrame(center=(0.5, 0.5), scale=1.0, size=4)
     """
     if image.dim() not in (3, 4):
         raise ValueError(f"image must be (C, H, W) or (B, C, H, W), got shape {tuple(image.shape)}")
@@ -193,6 +227,7 @@ def sample_patch(
         patch = F.interpolate(patch[None] if squeeze else patch, size=(output_size, output_size),
                               mode="bilinear", align_corners=False)
         patch = patch[0] if squeeze else patch
-    window = torch.tensor([x0 * df + off_x, y0 * df + off_y, (x0 + nx) * df + off_x, (y0 + ny) * df + off_y],
-                          dtype=torch.float32)
-    return patch, window
+    # sampled pixels: x0 * df + off_x + k * df, k = 0..nx-1; their centre and spacing define the frame
+    cx = (x0 * df + off_x) + (nx - 1) * df / 2
+    cy = (y0 * df + off_y) + (ny - 1) * df / 2
+    return patch, PatchFrame(center=(float(cx), float(cy)), scale=nx * df / output_size, size=output_size)

@@ -78,11 +78,32 @@ def test_sample_patch_matches_pad_and_resize(cx, cy, scale):
     assert torch.allclose(patch, _reference_patch(image, cx, cy, scale, 32), atol=1e-4)
 
 
-def test_sample_patch_identity_crop_and_window():
+def test_sample_patch_identity_crop_and_frame():
     image = torch.arange(100.0).reshape(1, 10, 10)
-    patch, window = G.sample_patch(image, (5.0, 4.0), 1.0, 4)  # n = 4: columns 4..7, rows 3..6
+    patch, frame = G.sample_patch(image, (5.0, 4.0), 1.0, 4)  # n = 4: columns 4..7, rows 3..6
     assert torch.equal(patch[0], image[0, 3:7, 4:8])
-    assert window.tolist() == [4.0, 3.0, 8.0, 7.0]
+    assert frame == G.PatchFrame(center=(5.5, 4.5), scale=1.0, size=4)
+
+
+def test_patch_frame_maps_boxes_both_ways():
+    frame = G.PatchFrame(center=(100.0, 50.0), scale=2.0, size=288)
+    box = torch.tensor([80.0, 40.0, 41.0, 21.0], dtype=torch.float64)  # centre (100, 50)
+    in_patch = frame.box_to_patch(box)
+    assert torch.allclose(G.xywh_to_cxcywh(in_patch), torch.tensor([143.5, 143.5, 20.5, 10.5], dtype=torch.float64))
+    assert torch.allclose(frame.box_to_image(in_patch), box)
+
+
+def test_patch_frame_matches_the_sampled_pixels():
+    # the image value at the frame's centre equals the patch value at the patch centre (linear image)
+    xs = torch.arange(200.0)
+    image = (xs[None, :] + 1000 * xs[:, None])[None]  # value = x + 1000 y
+    for center, scale in [((70.3, 90.8), 1.0), ((70.0, 90.0), 0.7), ((101.0, 77.0), 2.6), ((33.0, 140.0), 3.3)]:
+        patch, frame = G.sample_patch(image, center, scale, 64)
+        mid = patch[0, 31:33, 31:33].mean()  # patch centre (31.5, 31.5)
+        assert mid.item() == pytest.approx(frame.center[0] + 1000 * frame.center[1], abs=1e-2)
+        pixel = torch.tensor([40.0, 36.0, 1.0, 1.0])  # patch pixel (x=40, y=36), inside the image
+        cx, cy = G.xywh_to_cxcywh(frame.box_to_image(pixel))[:2].tolist()
+        assert patch[0, 36, 40].item() == pytest.approx(cx + 1000 * cy, abs=2e-2)
 
 
 def test_sample_patch_replicates_the_border():
@@ -103,11 +124,11 @@ def test_sample_patch_decimates_large_scales():
     image = torch.arange(64.0 * 64).reshape(1, 64, 64)
     df, x0, y0, n, _ = G.patch_geometry((33.0, 30.0), 4.2, 8)
     assert (df, n) == (4, 8)
-    patch, window = G.sample_patch(image, (33.0, 30.0), 4.2, 8)
-    assert window[0] % 4 == 33 % 4 and window[1] % 4 == 30 % 4
-    cols = torch.arange(int(window[0]), int(window[2]), 4).clamp(1, 61)
-    rows = torch.arange(int(window[1]), int(window[3]), 4).clamp(2, 62)
+    patch, frame = G.sample_patch(image, (33.0, 30.0), 4.2, 8)
+    cols = torch.arange(x0 * 4 + 1, x0 * 4 + 1 + 32, 4).clamp(1, 61)  # 33 % 4 = 1
+    rows = torch.arange(y0 * 4 + 2, y0 * 4 + 2 + 32, 4).clamp(2, 62)  # 30 % 4 = 2
     assert torch.equal(patch[0], image[0][rows][:, cols])
+    assert frame.scale == 4.0 and frame.center == (x0 * 4 + 1 + 14, y0 * 4 + 2 + 14)  # centre of 8 samples, stride 4
 
 
 def test_sample_patch_batched_and_validates():

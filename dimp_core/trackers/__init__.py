@@ -50,7 +50,33 @@ def _opencv(name: str) -> Callable[..., Tracker]:
     return build
 
 
+def load_network(name: str, weights: str | Path | None, seed: int = 0) -> Any:
+    """The network of a learned tracker: shipped weights (None), a file, or ``'random'`` (seeded init)."""
+    import torch
+
+    from dimp_core.nets import build_network
+
+    if isinstance(weights, str) and weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_network(name)
+    return build_network(name, weights=shipped_weights(name) if weights is None else weights)
+
+
+def _dimp(name: str) -> Callable[..., Tracker]:
+    def build(device: Any = None, weights: Any = None, **params: Any) -> Tracker:
+        from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
+
+        p = replace_params(DiMPParams(), params, name)
+        return DiMPTracker(load_network(name, weights, p.seed), p, _device(device), name=name)
+
+    return build
+
+
 TRACKERS: dict[str, Callable[..., Tracker]] = {
+    "dimp": _dimp("dimp"),
+    "dimp18": _dimp("dimp18"),
+    "dimp50": _dimp("dimp50"),
     "opencv-csrt": _opencv("opencv-csrt"),
     "opencv-kcf": _opencv("opencv-kcf"),
 }

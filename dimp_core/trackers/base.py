@@ -56,7 +56,7 @@ def as_rgb_image(image: Any) -> np.ndarray:
         except ImportError:  # pragma: no cover - Pillow comes with matplotlib
             Image = None
         if Image is not None and isinstance(image, Image.Image):
-            image = np.asarray(image.convert("RGB"))
+            image = np.array(image.convert("RGB"))  # a writable copy
         else:
             raise TrackerInputError(f"image must be a numpy array or a PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
