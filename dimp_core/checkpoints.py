@@ -712,14 +712,16 @@ def architecture_from_keys(state_dict: Mapping[str, torch.Tensor]) -> str:
       ResNet-18 ``feature_extractor.layer3.0.conv1.weight`` (256 out, 128 in, 3x3).
     * ``dimp50``: ``classifier.feature_extractor.0.weight`` with 1024 input channels (ResNet-50 layer3).
     * ``dimp``: our EfficientNet-Lite0 DiMP: ``feature_extractor._conv_stem.weight`` and ``classifier.*``.
+    * ``atom_lite0``: ``bb_regressor.*`` and a Lite0 ``feature_extractor._conv_stem.weight``, no ``classifier.*``.
     * ``atom``: ``bb_regressor.*`` and ``feature_extractor.*`` but no ``classifier.*``.
+    * ``siamfc_alexnet``: SiamFC keys (below) with the AlexNet ``backbone.conv1.0.weight``.
     * ``siamfc``: every key starts with ``backbone.`` or ``head.`` (so no ``bb_regressor.*``).
 
     Args:
         state_dict: Name -> tensor.
 
     Returns:
-        One of ``dimp18``, ``dimp50``, ``dimp``, ``atom``, ``siamfc``.
+        One of ``dimp18``, ``dimp50``, ``dimp``, ``atom_lite0``, ``atom``, ``siamfc_alexnet``, ``siamfc``.
 
     Raises:
         ValueError: None of the rules match; the message shows a few keys.
@@ -747,9 +749,9 @@ def architecture_from_keys(state_dict: Mapping[str, torch.Tensor]) -> str:
     if "feature_extractor._conv_stem.weight" in state_dict and has_prefix("classifier."):
         return "dimp"
     if has_prefix("bb_regressor.") and has_prefix("feature_extractor.") and not has_prefix("classifier."):
-        return "atom"
+        return "atom_lite0" if "feature_extractor._conv_stem.weight" in state_dict else "atom"
     if keys and all(k.startswith(("backbone.", "head.")) for k in keys):
-        return "siamfc"
+        return "siamfc_alexnet" if "backbone.conv1.0.weight" in state_dict else "siamfc"
     raise ValueError(
         f"cannot tell the architecture from the keys ({len(keys)} keys, e.g. {_preview(sorted(keys), 6)})"
     )

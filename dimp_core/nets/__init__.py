@@ -10,10 +10,10 @@ from pathlib import Path
 
 from torch import nn
 
-from dimp_core.nets.dimpnet import DIMP18, DIMP50, DIMP_LITE0, ATOMNet, DiMPNet
+from dimp_core.nets.dimpnet import ATOM_LITE0, DIMP18, DIMP50, DIMP_LITE0, ATOMNet, DiMPNet
 from dimp_core.nets.siamfc import SiamFCNet
 
-NETWORKS = ("dimp", "dimp18", "dimp50", "atom", "siamfc", "siamfc_alexnet")
+NETWORKS = ("dimp", "dimp18", "dimp50", "atom", "atom_lite0", "siamfc", "siamfc_alexnet")
 
 
 def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
@@ -22,7 +22,8 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
     Args:
         name: ``dimp`` (DiMP head on the ImageNet-pretrained EfficientNet-Lite0), ``dimp18``, ``dimp50``
             (the paper's ResNet-18/50 networks with the official state-dict layout), ``atom`` (ResNet-18 +
-            IoU-Net, official layout), ``siamfc`` (Lite0 embedding) or ``siamfc_alexnet`` (the classic one).
+            IoU-Net, official layout), ``atom_lite0`` (ATOM's IoU-Net on the project's Lite0 backbone, what the
+            ``atom`` tracker ships), ``siamfc`` (Lite0 embedding) or ``siamfc_alexnet`` (the classic one).
         weights: None for a freshly initialised network (the Lite0 backbone starts from its shipped
             ImageNet weights; ResNets start random, since no ImageNet weights can be downloaded here), or
             a path to a file of ours (safetensors) or an official pytracking checkpoint. A file of the
@@ -41,6 +42,8 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
         net = DiMPNet(DIMP50)
     elif name == "atom":
         net = ATOMNet()
+    elif name == "atom_lite0":
+        net = ATOMNet(**ATOM_LITE0, pretrained_backbone=pretrained)
     elif name == "siamfc":
         net = SiamFCNet("efficientnet_lite0", pretrained_backbone=pretrained)
     elif name == "siamfc_alexnet":

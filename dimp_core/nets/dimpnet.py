@@ -77,6 +77,10 @@ DIMP_LITE0 = DiMPConfig(backbone="efficientnet_lite0", classification_layer="str
                         bb_regressor_layers=("stride8", "stride16"), clf_input_dim=112, clf_proj_dim=128,
                         out_feature_dim=128, iou_input_dim=(40, 112), iou_pred_dim=(128, 128), iou_test_dim=128)
 
+# ATOM on the same Lite0 backbone (the project's fair comparison): IoU-Net widths as DIMP_LITE0's.
+ATOM_LITE0 = {"backbone": "efficientnet_lite0", "bb_regressor_layers": ("stride8", "stride16"),
+              "iou_input_dim": (40, 112), "iou_pred_dim": (128, 128), "iou_test_dim": 128}
+
 
 def build_backbone(name: str, pretrained: bool = True) -> nn.Module:
     """ResNet-18/50 (random init: no ImageNet weights can be downloaded here) or Lite0 (shipped ImageNet)."""

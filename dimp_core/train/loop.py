@@ -1,0 +1,309 @@
+"""Offline training: one explicit loop for DiMP, ATOM and SiamFC on the synthetic train split.
+
+sample frames -> process (crops, labels, proposals) -> forward -> loss -> backward -> Adam step, with a JSON
+lines log of every loss term, periodic validation AUC (the tracker itself on held-out synthetic sequences),
+and checkpoints as safetensors (weights; metadata: config, seed, git commit, wall time, validation) plus the
+optimiser state (a plain ``torch.save`` of tensors and numbers, loaded back with ``weights_only=True``).
+
+Distributed training uses PyTorch's own engine: under ``torchrun`` (``WORLD_SIZE`` > 1) each process wraps
+the network in ``DistributedDataParallel`` (gloo on CPU, NCCL on GPU), draws its own examples (seed + rank)
+and rank 0 writes the log and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from dimp_core import checkpoints
+from dimp_core.nets import build_network
+from dimp_core.nets.dimpnet import normalize_image
+from dimp_core.train import losses
+from dimp_core.train.config import TrainConfig
+from dimp_core.train.processing import Example, ProcessingParams, collate, crop_frame, make_example
+from dimp_core.train.sampler import sample_causal, sample_interval
+
+POOL_SEED = {"train": 0, "val": 500_000}  # training and validation sequences: disjoint seeds, train photos
+
+# --------------------------------------------------------------------------- data
+
+
+def make_pool(config: TrainConfig, which: str, num: int, frames: int, progress: bool = True) -> list[Any]:
+    """Synthetic sequences from the train split's photos, generated once per run."""
+    from dimp_core.data.synthetic import make_sequence
+
+    first = POOL_SEED[which] + (0 if which == "val" else config.seed * 10_000)
+    return [make_sequence(s, "train", num_frames=frames, image_size=config.pool_image_size)
+            for s in tqdm(range(first, first + num), desc=f"{which} sequences", disable=not progress, leave=False)]
+
+
+def dimp_example(sequence: Any, config: TrainConfig, params: ProcessingParams, rng: np.random.Generator) -> Example:
+    """One DiMP/ATOM example from a sequence: causal frame sampling, then processing."""
+    train_ids, test_ids = sample_causal(sequence.visible, config.num_train, config.num_test, config.max_gap, rng)
+    return make_example([sequence.frames[i] for i in train_ids], sequence.boxes[train_ids],
+                        [sequence.frames[i] for i in test_ids], sequence.boxes[test_ids], params, rng)
+
+
+def siamfc_example(sequence: Any, config: TrainConfig, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
+    """An exemplar crop (3, 127, 127) and a search crop (3, 239, 239) (siamfc-pytorch ``Pair`` + transforms).
+
+    Both are cut around their own frame's target with the context rule (side sqrt((w + p)(h + p)) * size / 127,
+    p = (w + h) / 2); the search crop is shifted by up to 4 px, and its labels stay centred as in the reference.
+    """
+    z_id, x_id = sample_interval(sequence.visible, config.max_gap, rng)
+    crops = []
+    for frame_id, size, shift in ((z_id, 127, 0.0), (x_id, 239, 4.0)):
+        box = sequence.boxes[frame_id]
+        context = 0.5 * (box[2] + box[3])
+        side = math.sqrt((box[2] + context) * (box[3] + context)) * size / 127  # image pixels of the crop
+        centre = box[:2] + box[2:] / 2 + rng.uniform(-shift, shift, 2) * side / size
+        square = np.concatenate([centre - side / 2, [side, side]])  # crop_frame cuts 1 x sqrt(area) of it
+        crops.append(crop_frame(sequence.frames[frame_id], box, square,
+                                ProcessingParams(output_size=size, search_area_factor=1.0))[0])
+    return crops[0], crops[1]
+
+
+# --------------------------------------------------------------------------- networks and optimiser
+
+
+def param_groups(net: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups with the reference's per-module learning rates; lr 0 freezes a module."""
+    groups = {
+        "feature_extractor": config.lr_backbone,  # DiMP and ATOM backbones
+        "classifier.feature_extractor": config.lr_clf_features,
+        "classifier.filter_initializer": config.lr_initializer,
+        "classifier.filter_optimizer": config.lr_optimizer,
+        "bb_regressor": config.lr_iounet,
+        "backbone.backbone": config.lr_backbone,  # SiamFC's Lite0
+        "backbone.neck": config.lr,
+        "backbone": config.lr_backbone if config.network == "siamfc" else config.lr,  # AlexNet trains from scratch
+    }
+    out: dict[str, list[nn.Parameter]] = {}
+    for name, p in net.named_parameters():
+        prefix = max((g for g in groups if name.startswith(g + ".")), key=len, default=None)
+        lr = groups[prefix] if prefix is not None else config.lr
+        if lr == 0:
+            p.requires_grad_(False)
+            continue
+        p.requires_grad_(True)
+        out.setdefault(f"{prefix}:{lr}", []).append(p)
+    return [{"params": ps, "lr": float(key.rsplit(":", 1)[1]), "name": key.rsplit(":", 1)[0]}
+            for key, ps in out.items()]
+
+
+def set_train_mode(net: nn.Module, config: TrainConfig) -> None:
+    """Train mode, except a frozen backbone keeps its BatchNorm statistics (eval mode)."""
+    net.train()
+    if config.lr_backbone == 0:
+        for name in ("feature_extractor", "backbone"):
+            module = getattr(net, name, None)
+            if isinstance(module, nn.Module):
+                target = getattr(module, "backbone", module) if config.network == "siamfc" else module
+                target.eval()
+
+
+def dimp_step(net: nn.Module, batch: Example) -> tuple[Tensor, dict[str, float]]:
+    scores, iou = net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
+                      batch.test_proposals)
+    return losses.dimp_loss(scores, batch.test_labels, iou, batch.proposal_iou)
+
+
+def atom_step(net: nn.Module, batch: Example) -> tuple[Tensor, dict[str, float]]:
+    iou = net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
+              batch.test_proposals)
+    loss = torch.nn.functional.mse_loss(iou, batch.proposal_iou)
+    return loss, {"iou": float(loss), "total": float(loss)}
+
+
+def siamfc_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    z, x = batch
+    module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+    if module.input_normalization == "imagenet":
+        z, x = normalize_image(z), normalize_image(x)
+    response = net(z, x)  # (B, 1, 15, 15)
+    labels = losses.siamfc_labels(response.shape[-1]).expand_as(response)
+    loss = losses.balanced_bce(response, labels)
+    return loss, {"bce": float(loss), "total": float(loss)}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, step: int, path: Path,
+                    config: TrainConfig, extra: dict[str, Any]) -> None:
+    """Weights as safetensors with metadata; optimiser and scheduler state beside it (``.opt.pt``)."""
+    module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+    meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config), "seed": config.seed,
+            "git_commit": checkpoints.git_commit(Path(__file__).parent), "step": step, **extra}
+    checkpoints.save_safetensors(module.state_dict(), path, meta)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                "rng": torch.get_rng_state()}, path.with_suffix(".opt.pt"))
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    return torch.load(path.with_suffix(".opt.pt"), map_location="cpu", weights_only=True)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(net: nn.Module, config: TrainConfig, sequences: list[Any]) -> dict[str, float]:
+    """Success AUC of the tracker with the current weights on held-out synthetic sequences."""
+    from dimp_core.evaluation.metrics import score_sequence
+
+    module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+    module.eval()
+    tracker = make_tracker(module, config)
+    aucs = []
+    for seq in sequences:
+        boxes = [np.asarray(seq.boxes[0], dtype=float)]
+        tracker.init(seq.frames[0], seq.boxes[0])
+        boxes += [tracker.update(f) for f in seq.frames[1:]]
+        aucs.append(score_sequence(np.array(boxes), seq.boxes, seq.visible).auc)
+    set_train_mode(module, config)  # the tracker switched to eval mode and froze the weights
+    _restore_grad_flags(module, config)
+    return {"val_auc": float(np.mean(aucs)) * 100}
+
+
+def make_tracker(net: nn.Module, config: TrainConfig) -> Any:
+    """The tracker that runs ``net`` (the same online logic as ``build_tracker``)."""
+    device = next(net.parameters()).device
+    if config.tracker == "dimp":
+        from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
+
+        return DiMPTracker(net, DiMPParams(image_sample_size=config.image_sample_size), device)
+    if config.tracker == "atom":
+        from dimp_core.trackers.atom import ATOMParams, ATOMTracker
+
+        return ATOMTracker(net, ATOMParams(image_sample_size=config.image_sample_size), device)
+    from dimp_core.trackers.siamfc import SiamFCParams, SiamFCTracker
+
+    return SiamFCTracker(net, SiamFCParams(), device)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None, device: str | None = None,
+          callback: Callable[[int, dict[str, float]], None] | None = None, progress: bool = True) -> Path:
+    """Train ``config.network`` and return the path of the final weights (``<out>/<tracker>.safetensors``).
+
+    The log ``<out>/log.jsonl`` gets one JSON line per step (every loss term, learning rate, seconds) and one
+    per validation; with ``resume`` (a checkpoint written by this function) training continues from its step,
+    optimiser state and random state, appending to the same log.
+    """
+    rank, world = _distributed()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+
+    net = build_network(config.network).to(dev)
+    groups = param_groups(net, config)
+    set_train_mode(net, config)
+    model: nn.Module = net
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+    optimizer = torch.optim.Adam(groups)
+    milestones = [int(m * config.steps) for m in config.lr_milestones]
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config.lr_decay)
+    start = 0
+    if resume is not None:
+        checkpoints.load_into(net, checkpoints.load_state_dict(resume), name=config.network)
+        state = load_training_state(Path(resume))
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = int(state["step"])
+        torch.set_rng_state(state["rng"])
+
+    pool = make_pool(config, "train", config.pool_sequences, config.pool_frames, progress and rank == 0)
+    val_pool = make_pool(config, "val", config.val_sequences, config.val_frames, progress and rank == 0)
+    params = ProcessingParams(output_size=config.image_sample_size)
+    step_fn = {"dimp": dimp_step, "atom": atom_step, "siamfc": siamfc_step}[config.tracker]
+    log_path = out / "log.jsonl"
+    t0 = time.perf_counter()
+    val: dict[str, float] = {}
+    bar = tqdm(range(start, config.steps), desc=f"train {config.tracker}", disable=not progress or rank != 0,
+               initial=start, total=config.steps)
+    for step in bar:
+        rng = np.random.default_rng([config.seed, rank, step])  # per step, so a resumed run draws the same data
+        sequences = [pool[i] for i in rng.integers(len(pool), size=config.batch_size)]
+        if config.tracker == "siamfc":
+            pairs = [siamfc_example(s, config, rng) for s in sequences]
+            batch: Any = (torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev))
+        else:
+            batch = collate([dimp_example(s, config, params, rng) for s in sequences])
+            batch = Example(**{k: v.to(dev) for k, v in vars(batch).items()})
+        loss, terms = step_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        terms.update(step=step + 1, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
+        if not math.isfinite(terms["total"]):
+            raise FloatingPointError(f"training diverged at step {step + 1}: {terms}")
+        if rank == 0:
+            bar.set_postfix(loss=f"{terms['total']:.4f}")
+            if (step + 1) % config.log_every == 0:
+                with log_path.open("a") as f:
+                    f.write(json.dumps(terms) + "\n")
+            if config.val_every and (step + 1) % config.val_every == 0 and step + 1 < config.steps:
+                val = validate(model, config, val_pool)
+                with log_path.open("a") as f:
+                    f.write(json.dumps({"step": step + 1, **val}) + "\n")
+            if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+                save_checkpoint(model, optimizer, scheduler, step + 1, out / "checkpoint.safetensors", config,
+                                {"wall_time_s": time.perf_counter() - t0, **val})
+        if callback is not None:
+            callback(step + 1, terms)
+
+    final = out / f"{config.tracker}.safetensors"
+    if world > 1:  # DDP keeps the replicas identical; check it, cheaply
+        checksum = torch.stack([p.detach().double().sum() for p in net.parameters()]).sum().reshape(1).to(dev)
+        gathered = [torch.zeros_like(checksum) for _ in range(world)]
+        dist.all_gather(gathered, checksum)
+        if rank == 0:
+            with log_path.open("a") as f:
+                f.write(json.dumps({"step": config.steps, "rank_checksums": [float(g) for g in gathered]}) + "\n")
+    if rank == 0:
+        val = validate(model, config, val_pool) if config.val_sequences else {}
+        with log_path.open("a") as f:
+            f.write(json.dumps({"step": config.steps, "final": True, **val}) + "\n")
+        save_checkpoint(model, optimizer, scheduler, config.steps, out / "checkpoint.safetensors", config,
+                        {"wall_time_s": time.perf_counter() - t0, **val})
+        meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config),
+                "seed": config.seed, "git_commit": checkpoints.git_commit(Path(__file__).parent),
+                "wall_time_s": time.perf_counter() - t0, "device": str(dev), "world_size": world, **val}
+        checkpoints.save_safetensors(net.state_dict(), final, meta)
+    if world > 1:
+        dist.barrier()
+    return final
+
+
+def _restore_grad_flags(net: nn.Module, config: TrainConfig) -> None:
+    """Validation froze everything; give the trained parameters their gradients back."""
+    for group in param_groups(net, config):
+        for p in group["params"]:
+            p.requires_grad_(True)
