@@ -24,12 +24,13 @@ For each pair the script
 1. checks that the state dicts have the same keys and shapes and the parameters the same
    ``requires_grad`` (ATOM's backbone is frozen in both);
 2. draws random weights for OUR network from a seeded generator -- every parameter and every BatchNorm
-   running statistic, at scales that keep activations O(1); the learned loss of the model predictor
+   running statistic (set from the statistics of one pass on separate random images, then perturbed, so
+   that eval-mode activations stay O(1) even through ResNet-50); the learned loss of the model predictor
    (label, mask and spatial-weight 1x1 convs) is perturbed around its initialisation, ``log_step_length``
    and ``filter_reg`` keep their given initial values -- and copies that state dict into the official
    network with ``load_state_dict(strict=True)``;
-3. feeds both the same random inputs (train and test images (3, 2, 3, 288, 288), train boxes (3, 2, 4) in
-   crop pixels, proposals (3, 2, 8, 4)) and compares, in eval mode:
+3. feeds both the same random inputs (train and test images (3, 2, 3, 288, 288), i.e. 3 frames of 2
+   sequences, train boxes (3, 2, 4) in crop pixels, proposals (3, 2, 8, 4)) and compares, in eval mode:
 
    - backbone features (layer2, layer3) and classification features;
    - the model predictor on identical features: every filter iterate and every loss of pytracking's
@@ -50,12 +51,29 @@ For each pair the script
    ``filter_optimizer`` on a 40-sample memory with sample weights (``num_iter=10``), then ``classify``,
    against ours (which takes a sequence axis of length 1).
 
-Everything runs in float32 (pass: ``|ours - ref| <= 1e-5 * max|ref| + 1e-4 * |ref|`` element-wise) and in
-float64 (``1e-11 * max|ref| + 1e-9 * |ref|``), where only rounding differences of the order 1e-15
-relative should remain. The table lists per check the largest absolute difference, the largest
-reference magnitude, their ratio and the largest element-wise relative difference (with the absolute
-tolerance as floor); the JSON file (``--json``) holds the same rows plus the worst parameter of each
-gradient comparison.
+Tolerances
+----------
+A check passes when ``|ours - ref| <= atol * max|ref| + rtol * |ref|`` element-wise, per tensor (per
+parameter for gradients). float64 is the exact check: ``rtol, atol = 1e-9, 1e-11`` for values and
+``1e-8, 1e-10`` for gradients; observed differences are ~1e-16 to 1e-13 of the largest magnitude.
+float32 shows agreement at the precision the tracker runs in, with ``1e-3, 1e-3`` for values and
+``1e-2, 5e-3`` for gradients. These are looser than float32's epsilon suggests because the unrolled
+Gauss-Newton optimiser amplifies rounding (its step lengths divide by data-dependent norms, and the
+hinge's Jacobian switches where a score changes sign): over seeds 0-9, the largest float32 difference
+was 1.6e-4 of the largest value (seed 6, 10-iteration tracking optimisation) and 4.4e-4 of a parameter's
+largest gradient (seed 7), while float64 runs of seeds 0, 6 and 7 stayed below 1e-13. Parts without the
+optimiser (backbones, IoU-Net) agreed bit for bit (same operations in the same order).
+
+float64 convolutions are slow on a CPU, so the float64 run uses 128-pixel crops (``--float64-size``;
+boxes scale with the crop) and back-propagates in train mode only: our model predictor has a single code
+path for both modes, so eval-mode gradients, checked in float32, add a check of pytracking's eval-only
+filter-gradient implementation rather than of ours.
+
+The table lists per check: the number of tensors compared, the largest reference magnitude, the largest
+absolute difference, their ratio (for gradients: the largest ratio over parameters, each against its own
+largest gradient) and the largest element-wise relative difference (with the absolute tolerance as
+floor, so near-zero elements do not dominate). ``--json`` (default ``scratch/fidelity.json``) gets the
+same rows, the worst parameter of each gradient comparison and the settings.
 
 Why shims, and what is therefore NOT checked independently
 -----------------------------------------------------------
@@ -105,8 +123,13 @@ from dimp_core.nets import build_network  # noqa: E402
 from dimp_core.nets.backbones import BasicBlock, Bottleneck  # noqa: E402
 from dimp_core.ops import prroi_pool2d  # noqa: E402
 
-# (rtol, atol as a fraction of the largest reference magnitude) per dtype
-TOLERANCES = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-9, 1e-11)}
+# Pass: |ours - ref| <= atol * max|ref| + rtol * |ref| element-wise, per tensor (per parameter for
+# gradients), with (rtol, atol) per dtype and kind. float64 is the exact check; float32 shows agreement at
+# the precision the tracker runs in, where the unrolled optimiser amplifies rounding (module docstring).
+TOLERANCES = {
+    torch.float32: {"values": (1e-3, 1e-3), "gradients": (1e-2, 5e-3)},
+    torch.float64: {"values": (1e-9, 1e-11), "gradients": (1e-8, 1e-10)},
+}
 
 # The DiMP training settings (ltr/train_settings/dimp/dimp18.py); init_gauss_sigma = 1/4 / 5 * 18 cells.
 DIMP_TRAIN_SETTINGS = dict(filter_size=4, optim_iter=5, optim_init_step=0.9, optim_init_reg=0.1,
@@ -239,12 +262,12 @@ def structure_problems(ours: nn.Module, theirs: nn.Module) -> list[str]:
     return problems
 
 
-def randomise(net: nn.Module, gen: torch.Generator) -> None:
+def randomise(net: nn.Module, gen: torch.Generator, img_size: int) -> None:
     """Seeded random weights for every parameter and BatchNorm statistic, at scales keeping activations O(1).
 
     Convolutions and linear layers: He normal (fan in), biases N(0, 0.1^2). BatchNorm: weight U(0.5, 1.5),
-    bias N(0, 0.1^2), running mean N(0, 0.1^2), running variance U(0.5, 1.5). The model predictor's learned
-    loss (label, mask, spatial-weight 1x1 convs over the distance bins) is perturbed around its initial
+    bias N(0, 0.1^2), running statistics from :func:`calibrate_batchnorm`. The model predictor's learned
+    loss (label, mask and spatial-weight 1x1 convs over the distance bins) is perturbed around its initial
     value by N(0, 0.1^2); log_step_length and filter_reg keep their initial values.
     """
 
@@ -271,8 +294,39 @@ def randomise(net: nn.Module, gen: torch.Generator) -> None:
             elif isinstance(m, nn.BatchNorm2d):
                 m.weight.copy_(rand(m.weight, 0.5, 1.5))
                 m.bias.copy_(randn(m.bias, 0.1))
-                m.running_mean.copy_(randn(m.running_mean, 0.1))
-                m.running_var.copy_(rand(m.running_var, 0.5, 1.5))
+    calibrate_batchnorm(net, gen, img_size)
+
+
+def calibrate_batchnorm(net: nn.Module, gen: torch.Generator, img_size: int) -> None:
+    """Running statistics close to those the BatchNorms actually see, so eval-mode activations stay O(1).
+
+    Random running statistics (say mean N(0, 0.1^2), variance U(0.5, 1.5)) let activations grow through
+    ResNet-50, to ~1e4 in layer3 and ~1e7 in the IoU prediction. Instead, one eval-mode forward pass on
+    separate random inputs (1 train and 1 test frame of 4 sequences) sets each BatchNorm's statistics,
+    just before it runs, from its input: mean + N(0, 0.1^2) std, variance (plus a tenth of the mean
+    variance over channels, so that no channel is divided by ~0) times U(0.5, 1.5).
+    """
+
+    def set_statistics(module: nn.Module, args: tuple[Tensor, ...]) -> None:
+        x = args[0]
+        dims = [d for d in range(x.dim()) if d != 1]
+        mean, var = x.mean(dim=dims), x.var(dim=dims, unbiased=False)
+        var = var + 0.1 * var.mean() + 1e-6
+        module.running_mean.copy_(mean + 0.1 * var.sqrt() * torch.randn(mean.shape, generator=gen).to(x.dtype))
+        module.running_var.copy_(var * (0.5 + torch.rand(var.shape, generator=gen)).to(x.dtype))
+
+    bn = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    handles = [m.register_forward_pre_hook(set_statistics) for m in bn]
+    try:
+        with torch.no_grad():
+            s = 4
+            imgs = torch.randn(2, s, 3, img_size, img_size, generator=gen)
+            boxes = random_boxes((2, s), gen, img_size)
+            proposals = random_boxes((1, s, NUM_PROPOSALS), gen, img_size, proposals=True)
+            net.eval()(imgs[:1], imgs[1:], boxes[:1], proposals)
+    finally:
+        for h in handles:
+            h.remove()
 
 
 # --------------------------------------------------------------------------- inputs
@@ -306,7 +360,6 @@ class Inputs:
     weights: Tensor  # (N_train,) sample weights
     seq_weights: Tensor  # (N_train, S) per-sequence sample weights
     out_coeffs: list[Tensor] = field(default_factory=list)  # random linear functional of the outputs
-
 
 
 def make_inputs(gen: torch.Generator, img_size: int, dtype: torch.dtype) -> Inputs:
@@ -343,7 +396,7 @@ class Row:
     tensors: int
     ref_max: float  # max |reference|
     max_abs: float  # max |ours - reference|
-    rel_to_max: float  # max_abs / ref_max
+    rel_to_max: float  # max_abs / ref_max (gradients: the largest such ratio over the parameters)
     max_rel: float  # max |ours - ref| / (|ref| + atol * ref_max)
     ok: bool
     detail: str = ""
@@ -354,20 +407,24 @@ class Comparer:
 
     def __init__(self, dtype: torch.dtype) -> None:
         self.dtype = dtype
-        self.rtol, self.atol = TOLERANCES[dtype]
         self.rows: list[Row] = []
         self.net, self.mode = "", ""
 
-    def _stats(self, ours: Tensor, ref: Tensor) -> tuple[float, float, float, bool]:
-        ours, ref = ours.detach().double(), ref.detach().double()
-        ref_max = float(ref.abs().max()) if ref.numel() else 0.0
-        if not (torch.isfinite(ours).all() and torch.isfinite(ref).all()):
+    def _stats(self, ours: Tensor, ref: Tensor, kind: str = "values") -> tuple[float, float, float, bool]:
+        """max |ref|, max |ours - ref|, max element-wise relative difference, within tolerance."""
+        rtol, atol = TOLERANCES[self.dtype][kind]
+        if ref.numel() == 0:
+            return 0.0, 0.0, 0.0, True
+        ours, ref = ours.detach(), ref.detach()
+        ref_abs = ref.abs()
+        diff = (ours - ref).abs()  # exact when the two are close (Sterbenz), NaN if either is
+        ref_max, max_abs = float(ref_abs.max()), float(diff.max())
+        if not (math.isfinite(ref_max) and math.isfinite(max_abs)):
             return ref_max, math.inf, math.inf, False
-        diff = (ours - ref).abs()
-        floor = self.atol * ref_max if ref_max > 0 else torch.finfo(self.dtype).tiny
-        max_rel = float((diff / (ref.abs() + floor)).max()) if diff.numel() else 0.0
-        ok = bool((diff <= self.atol * ref_max + self.rtol * ref.abs()).all())
-        return ref_max, float(diff.max()) if diff.numel() else 0.0, max_rel, ok
+        floor = atol * ref_max if ref_max > 0 else torch.finfo(self.dtype).tiny
+        max_rel = float((diff / (ref_abs + floor)).max())
+        ok = bool((diff <= atol * ref_max + rtol * ref_abs).all())
+        return ref_max, max_abs, max_rel, ok
 
     def compare(self, check: str, ours: object, ref: object, detail: str = "") -> Row:
         a, b = _flatten(ours), _flatten(ref)
@@ -397,25 +454,24 @@ class Comparer:
             if y is None:
                 continue
             count += 1
-            r, d, q, good = self._stats(x, y)
-            # report the ratio to each parameter's own largest gradient, as gradients differ in scale
-            ref_max, max_abs, ok = max(ref_max, r), max(max_abs, d), ok and good
-            max_rel = max(max_rel, q)
+            r, d, q, good = self._stats(x, y, "gradients")
+            ref_max, max_abs, max_rel, ok = max(ref_max, r), max(max_abs, d), max(max_rel, q), ok and good
             if r > 0 and d / r > worst_rel:
                 worst_rel, worst = d / r, f"worst: {name} ({d:.2e} of {r:.2e})"
         if count == 0:
             ok, worst = False, "no gradients"
-        row = self._add(check, count, ref_max, max_abs, max_rel, ok, worst)
-        row.rel_to_max = max(worst_rel, 0.0)
-        return row
+        # gradients differ in scale from parameter to parameter: the ratio column holds the largest
+        # ratio of a parameter's difference to that parameter's own largest gradient
+        return self._add(check, count, ref_max, max_abs, max_rel, ok, worst, ratio=max(worst_rel, 0.0))
 
     def require(self, check: str, problems: list[str]) -> Row:
         detail = "; ".join(problems[:5]) + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
         return self._add(check, 0, 0.0, 0.0, 0.0, not problems, detail)
 
     def _add(self, check: str, tensors: int, ref_max: float, max_abs: float, max_rel: float, ok: bool,
-             detail: str) -> Row:
-        ratio = max_abs / ref_max if ref_max > 0 else max_abs
+             detail: str, ratio: float | None = None) -> Row:
+        if ratio is None:
+            ratio = max_abs / ref_max if ref_max > 0 else max_abs
         row = Row(dtype_name(self.dtype), self.net, self.mode, check, tensors, ref_max, max_abs, ratio, max_rel, ok,
                   detail)
         self.rows.append(row)
@@ -466,19 +522,21 @@ def forward_with_grads(net: nn.Module, inp: Inputs, has_classifier: bool) -> tup
     return [s.detach() for s in scores], iou.detach()
 
 
-def check_predictor(cmp: Comparer, pair: Pair, x: Tensor, bb: Tensor, label: str, **kwargs: object) -> Tensor:
-    """get_filter (theirs) vs predict_filter (ours) on identical features; returns the reference filter."""
-    ref_weight = kwargs.pop("ref_sample_weight", None)
-    our_weight = kwargs.pop("sample_weight", None)
-    ref_kwargs = dict(kwargs, **({} if ref_weight is None else {"sample_weight": ref_weight}))
-    f_ref, iterates_ref, losses_ref = pair.theirs.classifier.get_filter(x, bb, **ref_kwargs)
-    trace = pair.ours.classifier.predict_filter(x, bb, sample_weight=our_weight, **kwargs)
+def check_predictor(cmp: Comparer, pair: Pair, x: Tensor, bb: Tensor, label: str = "",
+                    our_weight: Tensor | None = None, ref_weight: Tensor | None = None) -> Tensor:
+    """get_filter (theirs) vs predict_filter (ours) on identical features; returns the reference filter.
+
+    x: (N, S, C, H, W) classification features, bb: (N, S, 4); sample weights as each side takes them.
+    """
+    f_ref, iterates_ref, losses_ref = pair.theirs.classifier.get_filter(x, bb, sample_weight=ref_weight)
+    trace = pair.ours.classifier.predict_filter(x, bb, sample_weight=our_weight)
     cmp.compare(f"filter iterates{label}", trace.iterates, iterates_ref)
     cmp.compare(f"losses{label}", trace.losses, losses_ref)
     return f_ref
 
 
-def check_eval(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
+def check_eval(cmp: Comparer, pair: Pair, inp: Inputs, eval_grads: bool) -> None:
+    """Eval mode: the pieces on identical inputs (the reference's features), then forward and gradients."""
     ours, theirs = pair.ours.eval(), pair.theirs.eval()
     cmp.mode = "eval"
     s = NUM_SEQ
@@ -496,13 +554,12 @@ def check_eval(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
             x_test = theirs.classifier.extract_classification_feat(test_t["layer3"], s)
             cmp.compare("classification features", ours.classification_features(feat_t, s), x_train)
             bb = inp.train_bb
-            f_ref = check_predictor(cmp, pair, x_train, bb, "")
+            f_ref = check_predictor(cmp, pair, x_train, bb)
             w, ws = inp.weights, inp.seq_weights
-            # pytracking wants (N, S) weights when S > 1; ours also broadcasts (N,) over the sequences
-            check_predictor(cmp, pair, x_train, bb, ", weights (N,)", sample_weight=w,
-                            ref_sample_weight=w[:, None].expand(-1, s))
-            check_predictor(cmp, pair, x_train, bb, ", weights (N, S)", sample_weight=ws,
-                            ref_sample_weight=ws)
+            # pytracking needs (N, S) weights when S > 1 (it reshapes them); ours also broadcasts (N,)
+            check_predictor(cmp, pair, x_train, bb, ", weights (N,)", our_weight=w,
+                            ref_weight=w[:, None].expand(-1, s))
+            check_predictor(cmp, pair, x_train, bb, ", weights (N, S)", our_weight=ws, ref_weight=ws)
             cmp.compare("classify (scores of the final filter)", ours.classifier.classify(f_ref, x_test),
                         theirs.classifier.classify(f_ref, x_test))
 
@@ -519,18 +576,26 @@ def check_eval(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
         cmp.compare("iou predict_iou", ours.bb_regressor.predict_iou(tuple(mod_rep), iou_feat_t, proposals),
                     theirs.bb_regressor.predict_iou(mod_rep, iou_feat_t, proposals))
 
-    check_forward_and_grads(cmp, pair, inp)
+    check_forward_and_grads(cmp, pair, inp, grads=eval_grads)
 
 
-def check_forward_and_grads(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
-    scores_o, iou_o = forward_with_grads(pair.ours, inp, pair.has_classifier)
-    scores_t, iou_t = forward_with_grads(pair.theirs, inp, pair.has_classifier)
+def check_forward_and_grads(cmp: Comparer, pair: Pair, inp: Inputs, grads: bool = True) -> None:
+    """End to end: every output of ``forward`` and, with ``grads``, every parameter gradient."""
+    if grads:
+        scores_o, iou_o = forward_with_grads(pair.ours, inp, pair.has_classifier)
+        scores_t, iou_t = forward_with_grads(pair.theirs, inp, pair.has_classifier)
+    else:
+        with torch.no_grad():
+            out_o = pair.ours(inp.train_imgs, inp.test_imgs, inp.train_bb, inp.proposals)
+            out_t = pair.theirs(inp.train_imgs, inp.test_imgs, inp.train_bb, inp.proposals)
+        (scores_o, iou_o), (scores_t, iou_t) = (out_o, out_t) if pair.has_classifier else (([], out_o), ([], out_t))
     if pair.has_classifier:
         cmp.compare("forward scores (every iterate)", scores_o, scores_t)
     cmp.compare("forward iou_pred", iou_o, iou_t)
-    cmp.compare_grads("gradients of all parameters", pair.ours, pair.theirs)
-    pair.ours.zero_grad(set_to_none=True)
-    pair.theirs.zero_grad(set_to_none=True)
+    if grads:
+        cmp.compare_grads("gradients of all parameters", pair.ours, pair.theirs)
+        pair.ours.zero_grad(set_to_none=True)
+        pair.theirs.zero_grad(set_to_none=True)
 
 
 def check_train(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
@@ -551,7 +616,7 @@ def check_train(cmp: Comparer, pair: Pair, inp: Inputs) -> None:
             feat_t = theirs.extract_backbone_features(train_flat)
             x = theirs.classifier.extract_classification_feat(feat_t["layer3"], NUM_SEQ)
             cmp.compare("classification features", ours.classification_features(feat_o, NUM_SEQ), x)
-            check_predictor(cmp, pair, x, inp.train_bb, "")
+            check_predictor(cmp, pair, x, inp.train_bb)
         buffers_o, buffers_t = dict(ours.named_buffers()), dict(theirs.named_buffers())
         cmp.compare("BN running stats after 2 train-mode passes", [buffers_o[k] for k in running],
                     [buffers_t[k] for k in running])
@@ -602,7 +667,7 @@ def run_dtype(pairs: list[Pair], dtype: torch.dtype, seed: int, img_size: int) -
         pair.ours.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v
                                    for k, v in pair.state.items()})
         pair.theirs.load_state_dict(pair.ours.state_dict(), strict=True)
-        check_eval(cmp, pair, inp)
+        check_eval(cmp, pair, inp, eval_grads=dtype == torch.float32)
         check_train(cmp, pair, inp)
         if pair.has_classifier:
             check_tracking(cmp, pair, torch.Generator().manual_seed(seed + 1), dtype)
@@ -633,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pairs = build_pairs(args.nets)
 
+    print(HEADER)
     structure = Comparer(torch.float32)
     for i, pair in enumerate(pairs):
         structure.net, structure.mode = pair.name, "-"
@@ -641,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print(f"{pair.name}: the architectures differ; nothing else can be compared", file=sys.stderr)
             return 1
-        randomise(pair.ours, torch.Generator().manual_seed(args.seed + 100 + i))
+        randomise(pair.ours, torch.Generator().manual_seed(args.seed + 100 + i), IMG_SIZE["float32"])
         pair.state = {k: v.clone() for k, v in pair.ours.state_dict().items()}
         pair.theirs.load_state_dict(pair.ours.state_dict(), strict=True)
 
@@ -658,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
             sel = [r for r in rows if r.dtype == dtype and r.net == pair.name and r.tensors > 0]
             if sel:
                 worst = max(sel, key=lambda r: r.rel_to_max)
-                print(format_row(Row(dtype, pair.name, "all", f"worst: {worst.mode} {worst.check}",
+                label = f"worst: {worst.mode} {worst.check}" if worst.rel_to_max > 0 else "all bit-identical"
+                print(format_row(Row(dtype, pair.name, "all", label,
                                      sum(r.tensors for r in sel), max(r.ref_max for r in sel),
                                      max(r.max_abs for r in sel), worst.rel_to_max,
                                      max(r.max_rel for r in sel), all(r.ok for r in sel))))
@@ -673,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
         "pytracking": str(args.pytracking.resolve()),
         "torch": torch.__version__,
         "seed": args.seed,
-        "tolerances": {dtype_name(k): {"rtol": v[0], "atol_of_max_ref": v[1]} for k, v in TOLERANCES.items()},
+        "tolerances": {dtype_name(k): {kind: {"rtol": r, "atol_of_max_ref": a} for kind, (r, a) in v.items()}
+                       for k, v in TOLERANCES.items()},
         "dimp_settings": DIMP_TRAIN_SETTINGS,
         "inputs": {name: {"train_imgs": [N_TRAIN, NUM_SEQ, 3, sizes[name], sizes[name]],
                           "test_imgs": [N_TEST, NUM_SEQ, 3, sizes[name], sizes[name]],
