@@ -11,9 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dimp_core.cli import convert
+from dimp_core.cli import convert, synth, track, train
+from dimp_core.cli import eval as eval_
 
-SUBCOMMANDS = (convert,)
+SUBCOMMANDS = (convert, eval_, synth, track, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

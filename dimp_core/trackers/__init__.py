@@ -50,17 +50,36 @@ def _opencv(name: str) -> Callable[..., Tracker]:
     return build
 
 
+# networks each tracker's online logic can run (the first is its default for weights='random')
+COMPATIBLE_NETWORKS = {
+    "dimp": ("dimp", "dimp18", "dimp50"), "dimp18": ("dimp18",), "dimp50": ("dimp50",),
+    "atom": ("atom_lite0", "atom"), "siamfc": ("siamfc", "siamfc_alexnet"), "siamfc-alexnet": ("siamfc_alexnet",),
+    "siamfc_alexnet": ("siamfc_alexnet",),
+}
+
+
 def load_network(name: str, weights: str | Path | None, seed: int = 0) -> Any:
-    """The network of a learned tracker: shipped weights (None), a file, or ``'random'`` (seeded init)."""
+    """The network of learned tracker ``name``.
+
+    ``weights``: None for the shipped weights, ``'random'`` for a seeded untrained network (the tracker's
+    default architecture), or a path to a file of ours or an official pytracking checkpoint, whose
+    architecture is detected from its keys.
+    """
     import torch
 
+    from dimp_core import checkpoints
     from dimp_core.nets import build_network
 
+    allowed = COMPATIBLE_NETWORKS[name]
     if isinstance(weights, str) and weights == "random":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return build_network(name)
-    return build_network(name, weights=shipped_weights(name) if weights is None else weights)
+            return build_network(allowed[0])
+    path = shipped_weights(name) if weights is None else Path(weights)
+    arch = checkpoints.architecture_from_keys(checkpoints.load_state_dict(path))
+    if arch not in allowed:
+        raise ValueError(f"{path} holds a {arch!r} network; the {name} tracker runs {', '.join(allowed)}")
+    return build_network(arch, weights=path)
 
 
 def _dimp(name: str) -> Callable[..., Tracker]:
@@ -73,10 +92,33 @@ def _dimp(name: str) -> Callable[..., Tracker]:
     return build
 
 
+def _atom() -> Callable[..., Tracker]:
+    def build(device: Any = None, weights: Any = None, **params: Any) -> Tracker:
+        from dimp_core.trackers.atom import ATOMParams, ATOMTracker
+
+        p = replace_params(ATOMParams(), params, "atom")
+        return ATOMTracker(load_network("atom", weights, p.seed), p, _device(device))
+
+    return build
+
+
+def _siamfc(name: str) -> Callable[..., Tracker]:
+    def build(device: Any = None, weights: Any = None, **params: Any) -> Tracker:
+        from dimp_core.trackers.siamfc import SiamFCParams, SiamFCTracker
+
+        p = replace_params(SiamFCParams(), params, name)
+        return SiamFCTracker(load_network(name, weights, p.seed), p, _device(device), name=name)
+
+    return build
+
+
 TRACKERS: dict[str, Callable[..., Tracker]] = {
     "dimp": _dimp("dimp"),
     "dimp18": _dimp("dimp18"),
     "dimp50": _dimp("dimp50"),
+    "atom": _atom(),
+    "siamfc": _siamfc("siamfc"),
+    "siamfc-alexnet": _siamfc("siamfc-alexnet"),
     "opencv-csrt": _opencv("opencv-csrt"),
     "opencv-kcf": _opencv("opencv-kcf"),
 }
