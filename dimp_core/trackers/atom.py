@@ -15,8 +15,8 @@ same thresholds as DiMP (:mod:`~dimp_core.trackers.localization`), refine with t
 DiMP (:mod:`~dimp_core.trackers.refinement`), store the frame in the memory and, every 10th frame or at
 once after a hard negative, run 5 CG iterations on f (one linearisation) over the whole memory.
 
-State is kept in image pixels with x before y: ``center`` (cx, cy) (pixel-index centre, x + (w - 1)/2),
-``size`` (w, h), and ``scale`` = image pixels per patch pixel of the search patch.
+The target state (centre, size, scale) is a :class:`~dimp_core.trackers.target.TargetState`, shared with DiMP,
+as are the first-frame patches and the IoU-Net refinement.
 
 ``info`` after ``update``: ``score`` (maximum of the upsampled map), ``flag``, ``score_map`` = the
 upsampled map on which the peak was found (288 x 288, index j looks at patch pixel j - 0.5, see
@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dimp_core.geometry import PatchFrame, cxcywh_to_xywh, sample_patch
+from dimp_core.geometry import PatchFrame, sample_patch
 from dimp_core.nets.dimpnet import ATOMNet, normalize_image
 from dimp_core.trackers.atom_classifier import (
     apply_filter,
@@ -60,11 +60,12 @@ from dimp_core.trackers.atom_classifier import (
     train_filter,
     train_joint,
 )
-from dimp_core.trackers.augmentation import AugmentationParams, augment, dropout_copies
+from dimp_core.trackers.augmentation import AugmentationParams, dropout_copies
 from dimp_core.trackers.base import Tracker
 from dimp_core.trackers.localization import LocalizationParams, localize_advanced
 from dimp_core.trackers.memory import SampleMemory
-from dimp_core.trackers.refinement import RefinementParams, jittered_boxes, optimize_boxes, select_box
+from dimp_core.trackers.refinement import RefinementParams
+from dimp_core.trackers.target import TargetState, first_frame_samples, iou_modulation, refine_target
 
 ATOM_AUGMENTATION = AugmentationParams(
     blur_sigmas=((2.0, 0.2), (0.2, 2.0), (3.0, 1.0), (1.0, 3.0), (2.0, 2.0)),
@@ -136,36 +137,16 @@ class ATOMTracker(Tracker):
         """Gaussian labels (M, h, w) at the centres of (M, 4) patch boxes."""
         return gaussian_labels(label_centers(boxes, self.stride), self.sigma, self.feature_size)
 
-    def _box(self) -> Tensor:
-        return cxcywh_to_xywh(torch.cat([self.center, self.size]))
-
-    def _clamp_scale(self, scale: float) -> float:
-        return float(min(max(scale, self.min_scale), self.max_scale))
-
     # ------------------------------------------------------------------- first frame
 
     @torch.no_grad()
     def initialize(self, image: np.ndarray, box: np.ndarray) -> None:
         p = self.params
         self.generator = torch.Generator().manual_seed(p.seed)
-        im = torch.from_numpy(image).permute(2, 0, 1)  # (3, H, W) uint8
-        self.image_size = torch.tensor([image.shape[1], image.shape[0]], dtype=torch.float64)  # (W, H)
-        self.center = torch.tensor([box[0] + (box[2] - 1) / 2, box[1] + (box[3] - 1) / 2], dtype=torch.float64)
-        self.size = torch.tensor([box[2], box[3]], dtype=torch.float64)
-        self.scale = math.sqrt(float(self.size.prod()) * p.search_area_scale ** 2) / p.image_sample_size
-        self.base_size = self.size / self.scale
-        self.min_scale = float((10 / self.base_size).max())
-        self.max_scale = float((self.image_size / self.base_size).min())
+        self.state = TargetState.from_box(box, image.shape, p.search_area_scale, p.image_sample_size)
         self.frame_num = 1
-
-        # augmented samples from a patch of twice the size around the rounded centre
-        big_size = int(p.image_sample_size * p.augmentation.expansion_factor)
-        big_size += (big_size - p.image_sample_size) % 2
-        center = (float(self.center[0].round()), float(self.center[1].round()))
-        big, big_frame = sample_patch(im, center, self.scale, big_size)
-        patches, shifts = augment(big, p.image_sample_size, p.augmentation, self.generator)
-        frame = PatchFrame(big_frame.center, big_frame.scale, p.image_sample_size)  # the identity crop
-        boxes = frame.box_to_patch(self._box()).float() + torch.cat([shifts, torch.zeros_like(shifts)], dim=1)
+        patches, boxes = first_frame_samples(torch.from_numpy(image).permute(2, 0, 1), self.state,
+                                             p.image_sample_size, p.augmentation, self.generator)
 
         feat, x = self._features(patches)  # x: (M, C, h, w)
         if p.dropout_copies > 0:
@@ -176,7 +157,7 @@ class ATOMTracker(Tracker):
         # labels: sigma from the first-frame target size in feature cells, fixed for the sequence
         self.feature_size = (x.shape[-2], x.shape[-1])
         self.stride = p.image_sample_size / x.shape[-1]
-        self.sigma = p.output_sigma_factor * math.sqrt(float(self.base_size.prod())) / self.stride
+        self.sigma = p.output_sigma_factor * math.sqrt(float(self.state.base_size.prod())) / self.stride
 
         # joint Gauss-Newton on the filter f and the projection P from a seeded random start
         c, d, k = x.shape[1], p.compressed_dim, p.filter_size
@@ -190,19 +171,17 @@ class ATOMTracker(Tracker):
                                    p.init_samples_minimum_weight)
 
         if p.use_iou_net:  # modulation from the identity sample only (iounet_augmentation False)
-            iou_feat = tuple(t[:1] for t in self.net.iou_features(feat))
-            modulation = self.net.bb_regressor.get_modulation(iou_feat, boxes[:1])
-            self.modulation = tuple(m.reshape(1, -1) for m in modulation)
+            self.modulation = iou_modulation(self.net, feat, boxes[:1])
         self.info = {"score": 1.0, "flag": "normal"}
 
     # ------------------------------------------------------------------- every frame
 
     @torch.no_grad()
     def track(self, image: np.ndarray) -> np.ndarray:
-        p = self.params
+        p, state = self.params, self.state
         self.frame_num += 1
         im = torch.from_numpy(image).permute(2, 0, 1)
-        patch, frame = sample_patch(im, (float(self.center[0]), float(self.center[1])), self.scale,
+        patch, frame = sample_patch(im, (float(state.center[0]), float(state.center[1])), state.scale,
                                     p.image_sample_size)
         feat, x = self._features(patch[None])
         x = project(x, self.projection)  # (1, D, h, w)
@@ -213,24 +192,23 @@ class ATOMTracker(Tracker):
         # localisation on the upsampled map: one cell = 1 / up patch pixels; index j looks at patch pixel
         # j / up - 0.5, i.e. the map's centre (size - 1) / 2 is half a cell right of the patch centre
         cell = frame.scale / up
-        prev = (self.center - torch.tensor(frame.center, dtype=torch.float64)) / cell + 0.5
+        prev = (state.center - torch.tensor(frame.center, dtype=torch.float64)) / cell + 0.5
         loc = localize_advanced(scores.float().cpu(), (float(prev[0]), float(prev[1])),
-                                (float(self.size[0] / cell), float(self.size[1] / cell)), p.localization)
+                                (float(state.size[0] / cell), float(state.size[1] / cell)), p.localization)
         candidates = None
         if loc.flag != "not_found":
             disp = torch.tensor(loc.displacement, dtype=torch.float64) - 0.5
-            new_center = torch.tensor(frame.center, dtype=torch.float64) + disp * cell
-            inside = (p.target_inside_ratio - 0.5) * self.size
-            self.center = torch.maximum(torch.minimum(new_center, self.image_size - inside), inside)
+            state.move_to(torch.tensor(frame.center, dtype=torch.float64) + disp * cell, p.target_inside_ratio)
             if p.use_iou_net:
-                candidates = self._refine(feat, frame, update_scale=p.update_scale_when_uncertain
-                                          or loc.flag != "uncertain")
+                update_scale = p.update_scale_when_uncertain or loc.flag != "uncertain"
+                candidates = refine_target(self.net, self.modulation, feat, frame, state, p.refinement,
+                                           self.generator, update_scale)
 
         if p.update_classifier:
             self._update_classifier(x[0], frame, loc.flag)
         self.info = {"score": loc.max_score, "flag": loc.flag, "score_map": scores.float().cpu().numpy(),
                      "score_map_raw": raw.float().cpu().numpy(), "candidates": candidates, "frame": frame}
-        return self._box().numpy()
+        return state.box().numpy()
 
     def _update_classifier(self, sample: Tensor, frame: PatchFrame, flag: str) -> None:
         """Store the frame (unless lost or uncertain); every train_skipping-th frame or after a hard negative,
@@ -238,7 +216,7 @@ class ATOMTracker(Tracker):
         p = self.params
         hard = flag == "hard_negative"
         if flag in ("normal", "hard_negative"):
-            box_in_patch = frame.box_to_patch(self._box()).float().to(self.device)
+            box_in_patch = frame.box_to_patch(self.state.box()).float().to(self.device)
             self.memory.add(sample, box_in_patch, p.hard_negative_learning_rate if hard else None)
         num_iter = p.hard_negative_cg_iter if hard else (p.cg_iter if (self.frame_num - 1) % p.train_skipping == 0
                                                          else 0)
@@ -246,20 +224,3 @@ class ATOMTracker(Tracker):
             samples, boxes, weights = self.memory.stored()
             self.filter, _ = train_filter(samples, self._labels(boxes), weights, self.filter, p.filter_reg,
                                           p.mlu_min, num_iter)
-
-    def _refine(self, feat: dict[str, Tensor], frame: PatchFrame, update_scale: bool) -> np.ndarray | None:
-        """IoU-Net refinement of position and size (as DiMP); returns the refined candidate boxes in image pixels."""
-        p = self.params.refinement
-        boxes = jittered_boxes(frame.box_to_patch(self._box()).float(), p, self.generator).to(self.device)
-        iou_feat = self.net.bb_regressor.get_iou_feat(self.net.iou_features(feat))
-        refined, iou = optimize_boxes(self.net.bb_regressor, self.modulation, iou_feat, boxes, p)
-        chosen = select_box(refined.cpu(), iou.cpu(), p)
-        candidates = frame.box_to_image(refined.cpu().double()).numpy()
-        if chosen is None:
-            return candidates
-        box = frame.box_to_image(chosen[0].double())
-        self.center = box[:2] + (box[2:] - 1) / 2
-        self.size = box[2:]
-        if update_scale:
-            self.scale = self._clamp_scale(math.sqrt(float(self.size.prod() / self.base_size.prod())))
-        return candidates

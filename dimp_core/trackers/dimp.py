@@ -7,8 +7,7 @@ score with the filter, localise (:mod:`~dimp_core.trackers.localization`), refin
 the IoU-Net (:mod:`~dimp_core.trackers.refinement`), store the frame in the sample memory and, every 20th
 frame or right after a hard negative, run 2 (or 1) more optimiser iterations from the current filter.
 
-State is kept in image pixels with x before y: ``center`` (cx, cy) (pixel-index centre, x + (w - 1)/2),
-``size`` (w, h), and ``scale`` = image pixels per patch pixel of the search patch.
+The target state (centre, size, scale) is a :class:`~dimp_core.trackers.target.TargetState`, shared with ATOM.
 
 Deviations from pytracking, each for consistency or robustness (not visible in accuracy):
 
@@ -22,20 +21,20 @@ Deviations from pytracking, each for consistency or robustness (not visible in a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from dimp_core.geometry import PatchFrame, cxcywh_to_xywh, sample_patch
+from dimp_core.geometry import sample_patch
 from dimp_core.nets.dimpnet import DiMPNet, normalize_image
-from dimp_core.trackers.augmentation import AugmentationParams, augment, dropout_copies
+from dimp_core.trackers.augmentation import AugmentationParams, dropout_copies
 from dimp_core.trackers.base import Tracker
 from dimp_core.trackers.localization import LocalizationParams, localize_advanced
 from dimp_core.trackers.memory import SampleMemory
-from dimp_core.trackers.refinement import RefinementParams, jittered_boxes, optimize_boxes, select_box
+from dimp_core.trackers.refinement import RefinementParams
+from dimp_core.trackers.target import TargetState, first_frame_samples, iou_modulation, refine_target
 
 
 @dataclass(frozen=True)
@@ -87,38 +86,17 @@ class DiMPTracker(Tracker):
         feat = self.net.extract_backbone_features(normalize_image(patches.to(self.device)))
         return feat, self.net.classification_features(feat, num_sequences=1)
 
-    def _box(self) -> Tensor:
-        return cxcywh_to_xywh(torch.cat([self.center, self.size]))
-
-    def _clamp_scale(self, scale: float) -> float:
-        return float(min(max(scale, self.min_scale), self.max_scale))
-
     # ------------------------------------------------------------------- first frame
 
     @torch.no_grad()
     def initialize(self, image: np.ndarray, box: np.ndarray) -> None:
         p = self.params
         self.generator = torch.Generator().manual_seed(p.seed)
-        im = torch.from_numpy(image).permute(2, 0, 1)  # (3, H, W) uint8
-        self.image_size = torch.tensor([image.shape[1], image.shape[0]], dtype=torch.float64)  # (W, H)
-        self.center = torch.tensor([box[0] + (box[2] - 1) / 2, box[1] + (box[3] - 1) / 2], dtype=torch.float64)
-        self.size = torch.tensor([box[2], box[3]], dtype=torch.float64)
-        self.scale = math.sqrt(float(self.size.prod()) * p.search_area_scale ** 2) / p.image_sample_size
-        self.base_size = self.size / self.scale
-        self.min_scale = float((10 / self.base_size).max())
-        self.max_scale = float((self.image_size / self.base_size).min())
+        self.state = TargetState.from_box(box, image.shape, p.search_area_scale, p.image_sample_size)
         self.frame_num = 1
 
-        # augmented samples from a patch of twice the size around the rounded centre
-        big_size = int(p.image_sample_size * p.augmentation.expansion_factor)
-        big_size += (big_size - p.image_sample_size) % 2
-        center = (float(self.center[0].round()), float(self.center[1].round()))
-        big, big_frame = sample_patch(im, center, self.scale, big_size)
-        patches, shifts = augment(big, p.image_sample_size, p.augmentation, self.generator)
-        frame = PatchFrame(big_frame.center, big_frame.scale, p.image_sample_size)  # the identity crop
-        target_box = frame.box_to_patch(self._box()).float()
-        boxes = target_box + torch.cat([shifts, torch.zeros_like(shifts)], dim=1)  # (M, 4)
-
+        patches, boxes = first_frame_samples(torch.from_numpy(image).permute(2, 0, 1), self.state,
+                                             p.image_sample_size, p.augmentation, self.generator)
         feat, x = self._features(patches)  # x: (M, 1, C, h, w)
         if p.dropout_copies > 0:
             drop = dropout_copies(x[0, 0], p.dropout_copies, p.dropout_p, self.generator)  # (n, C, h, w)
@@ -130,42 +108,39 @@ class DiMPTracker(Tracker):
         self.init_trace = trace  # for notebooks: every iterate, loss and step length
         self.memory = SampleMemory(x[:, 0], boxes, p.sample_memory_size, p.learning_rate,
                                    p.init_samples_minimum_weight)
-
         if p.use_iou_net:  # modulation from the identity sample only (iounet_augmentation False)
-            iou_feat = tuple(f[:1] for f in self.net.iou_features(feat))
-            modulation = self.net.bb_regressor.get_modulation(iou_feat, boxes[:1])
-            self.modulation = tuple(m.reshape(1, -1) for m in modulation)
+            self.modulation = iou_modulation(self.net, feat, boxes[:1])
         self.info = {"score": 1.0, "flag": "normal"}
 
     # ------------------------------------------------------------------- every frame
 
     @torch.no_grad()
     def track(self, image: np.ndarray) -> np.ndarray:
-        p = self.params
+        p, state = self.params, self.state
         self.frame_num += 1
         im = torch.from_numpy(image).permute(2, 0, 1)
-        patch, frame = sample_patch(im, (float(self.center[0]), float(self.center[1])), self.scale,
+        patch, frame = sample_patch(im, (float(state.center[0]), float(state.center[1])), state.scale,
                                     p.image_sample_size)
         feat, x = self._features(patch[None])
         scores = self.net.classifier.classify(self.filter, x)[0, 0]  # (19, 19)
 
         # localisation in score cells: one cell = image_sample_size / (score size - 1) patch pixels
         cell = frame.scale * p.image_sample_size / (scores.shape[-1] - 1)
-        prev = (self.center - torch.tensor(frame.center, dtype=torch.float64)) / cell
+        centre = torch.tensor(frame.center, dtype=torch.float64)
+        prev = (state.center - centre) / cell
         loc = localize_advanced(scores.float().cpu(), (float(prev[0]), float(prev[1])),
-                                (float(self.size[0] / cell), float(self.size[1] / cell)), p.localization)
+                                (float(state.size[0] / cell), float(state.size[1] / cell)), p.localization)
         candidates = None
         if loc.flag != "not_found":
-            new_center = torch.tensor(frame.center, dtype=torch.float64) + torch.tensor(loc.displacement) * cell
-            inside = (p.target_inside_ratio - 0.5) * self.size
-            self.center = torch.maximum(torch.minimum(new_center, self.image_size - inside), inside)
+            state.move_to(centre + torch.tensor(loc.displacement) * cell, p.target_inside_ratio)
             if p.use_iou_net:
-                candidates = self._refine(feat, frame, update_scale=p.update_scale_when_uncertain
-                                          or loc.flag != "uncertain")
+                update_scale = p.update_scale_when_uncertain or loc.flag != "uncertain"
+                candidates = refine_target(self.net, self.modulation, feat, frame, state, p.refinement,
+                                           self.generator, update_scale)
 
         if p.update_classifier and loc.flag in ("normal", "hard_negative"):
             hard = loc.flag == "hard_negative"
-            box_in_patch = frame.box_to_patch(self._box()).float().to(self.device)
+            box_in_patch = frame.box_to_patch(state.box()).float().to(self.device)
             self.memory.add(x[0, 0], box_in_patch, p.hard_negative_learning_rate if hard else None)
             num_iter = p.net_opt_hn_iter if hard else (p.net_opt_update_iter
                                                        if (self.frame_num - 1) % p.train_skipping == 0 else 0)
@@ -178,24 +153,4 @@ class DiMPTracker(Tracker):
 
         self.info = {"score": loc.max_score, "flag": loc.flag, "score_map": scores.float().cpu().numpy(),
                      "candidates": candidates, "frame": frame}
-        return self._box().numpy()
-
-    def _refine(self, feat: dict[str, Tensor], frame: PatchFrame, update_scale: bool) -> np.ndarray | None:
-        """IoU-Net refinement of position and size; returns the refined candidate boxes in image pixels."""
-        p = self.params.refinement
-        init_box = frame.box_to_patch(self._box()).float()
-        boxes = jittered_boxes(init_box, p, self.generator).to(self.device)
-        iou_feat = self.net.bb_regressor.get_iou_feat(self.net.iou_features(feat))
-        refined, iou = optimize_boxes(self.net.bb_regressor, self.modulation, iou_feat, boxes, p)
-        chosen = select_box(refined.cpu(), iou.cpu(), p)
-        candidates = frame.box_to_image(refined.cpu().double()).numpy()
-        if chosen is None:
-            return candidates
-        box = frame.box_to_image(chosen[0].double())
-        self.center = box[:2] + (box[2:] - 1) / 2
-        self.size = box[2:]
-        if update_scale:
-            new_scale = math.sqrt(float(self.size.prod() / self.base_size.prod()))
-            self.scale = self._clamp_scale(new_scale)
-        return candidates
-
+        return state.box().numpy()
