@@ -134,3 +134,20 @@ def test_dimp18_official_architecture_tracks(tracker_factory):
     out, infos = _run(tracker, frames, boxes[0])
     assert np.isfinite(out).all() and all(i["flag"] in FLAGS for i in infos)
     assert torch.equal(tracker.filter, tracker.filter)  # the filter exists and is a tensor
+
+
+def test_got10k_toolkit_drives_the_dimp_tracker(tracker_factory, tmp_path):
+    import cv2
+    from got10k.trackers import Tracker as Got10kBase
+
+    from dimp_core.evaluation.got10k_adapter import Got10kTracker
+
+    frames, boxes = _sequence(num=4)
+    files = []
+    for i, im in enumerate(frames):
+        files.append(str(tmp_path / f"{i:04d}.jpg"))
+        cv2.imwrite(files[-1], cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    adapter = Got10kTracker(tracker_factory())
+    assert isinstance(adapter, Got10kBase)
+    out, times = adapter.track(files, boxes[0])  # got10k opens the frames with PIL and passes PIL images
+    assert out.shape == (4, 4) and np.isfinite(out).all() and (times > 0).all()
