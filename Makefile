@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: report test lint install clean
+.PHONY: report test lint install clean weights
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# Reproduce the shipped weights from the recorded presets and seeds (CPU: under an hour per tracker).
+weights: $(STAMP)
+	$(BIN)/dimp train --tracker dimp --preset cpu --seed 0 --out results/train/dimp-cpu --set '{"num_threads": 2}'
+	$(BIN)/python tools/ship_weights.py results/train/dimp-cpu/dimp.safetensors
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

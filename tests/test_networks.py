@@ -197,3 +197,16 @@ def test_wrong_architecture_names_missing_and_unexpected_keys(tmp_path):
         dimp_sd = tmp_path / "dimp18.safetensors"
         checkpoints.save_safetensors(_build("dimp18").state_dict(), dimp_sd, {"architecture": "dimp18"})
         build_network("atom", weights=dimp_sd)
+
+
+def test_heads_only_file_is_completed_with_the_imagenet_backbone(tmp_path):
+    from dimp_core import checkpoints
+
+    trained = _build("dimp", seed=5)
+    with torch.no_grad():
+        trained.classifier.filter_optimizer.filter_reg.fill_(0.123)
+    heads = {k: v for k, v in trained.state_dict().items() if not k.startswith("feature_extractor.")}
+    path = tmp_path / "dimp.safetensors"
+    checkpoints.save_safetensors(heads, path, {"architecture": "dimp"})
+    loaded = build_network("dimp", weights=path).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in trained.state_dict().items())

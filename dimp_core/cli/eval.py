@@ -17,16 +17,30 @@ def run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in TRACKERS]
     if unknown:
         raise ValueError(f"unknown tracker(s) {', '.join(unknown)}; choose from {', '.join(TRACKERS)}")
+    weights = _parse_weights(args.weights, names)
     dataset = load_dataset(args.dataset)
     out = Path(args.out)
     for name in names:
-        run_tracker(build_tracker(name, device=args.device), dataset, out, tracker_name=name)
+        extra = {"weights": weights[name]} if name in weights else {}
+        run_tracker(build_tracker(name, device=args.device, **extra), dataset, out, tracker_name=name)
     summary = evaluate(dataset, out, names)
     write_summary(summary, out / "summary.json")
     save_plots(summary, out)
     print(format_table(summary))
     print(f"wrote {out / 'results'}, {out / 'summary.json'} and the plots in {out}")
     return 0
+
+
+def _parse_weights(spec: str | None, names: list[str]) -> dict[str, str]:
+    """``dimp=PATH,atom=random`` -> {'dimp': 'PATH', 'atom': 'random'}; names must be among the trackers run."""
+    weights: dict[str, str] = {}
+    for item in filter(None, (spec or "").split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in names:
+            raise ValueError(f"--weights expects TRACKER=PATH for trackers in --trackers ({', '.join(names)}), "
+                             f"got {item!r}")
+        weights[name.strip()] = value.strip()
+    return weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,5 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="synth-test, otb:PATH, lasot:PATH, got10k:PATH[:val|test|train], "
                    "trackingnet:PATH[:TEST|TRAIN_n], or a benchmark folder PATH (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder, e.g. results/synth-test")
+    p.add_argument("--weights", default=None,
+                   help="weights per learned tracker, e.g. dimp=results/train/dimp-cpu/dimp.safetensors,atom=random "
+                   "(default: the shipped weights)")
     p.add_argument("--device", default=None, help="torch device of the learned trackers (default: CUDA if available)")
     p.set_defaults(func=run)

