@@ -146,7 +146,7 @@ def save_checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler:
     """Weights as safetensors with metadata; optimiser and scheduler state beside it (``.opt.pt``)."""
     module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
     meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config), "seed": config.seed,
-            "git_commit": checkpoints.git_commit(Path(__file__).parent), "step": step, **extra}
+            "step": step, **extra}
     checkpoints.save_safetensors(module.state_dict(), path, meta)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
                 "rng": torch.get_rng_state()}, path.with_suffix(".opt.pt"))
@@ -213,6 +213,7 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
     optimiser state and random state, appending to the same log.
     """
     rank, world = _distributed()
+    commit = checkpoints.git_commit(Path(__file__).parent)  # the code this run starts from
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -275,7 +276,7 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
                     f.write(json.dumps({"step": step + 1, **val}) + "\n")
             if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
                 save_checkpoint(model, optimizer, scheduler, step + 1, out / "checkpoint.safetensors", config,
-                                {"wall_time_s": time.perf_counter() - t0, **val})
+                                {"wall_time_s": time.perf_counter() - t0, "git_commit": commit, **val})
         if callback is not None:
             callback(step + 1, terms)
 
@@ -292,9 +293,9 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         with log_path.open("a") as f:
             f.write(json.dumps({"step": config.steps, "final": True, **val}) + "\n")
         save_checkpoint(model, optimizer, scheduler, config.steps, out / "checkpoint.safetensors", config,
-                        {"wall_time_s": time.perf_counter() - t0, **val})
+                        {"wall_time_s": time.perf_counter() - t0, "git_commit": commit, **val})
         meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config),
-                "seed": config.seed, "git_commit": checkpoints.git_commit(Path(__file__).parent),
+                "seed": config.seed, "git_commit": commit,
                 "wall_time_s": time.perf_counter() - t0, "device": str(dev), "world_size": world, **val}
         checkpoints.save_safetensors(net.state_dict(), final, meta)
     if world > 1:
