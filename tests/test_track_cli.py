@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from dimp_core.cli import main
-from dimp_core.trackers import WEIGHTS_DIR
 from dimp_core.video import VideoWriter, draw_annotation, natural_key, open_source
 
 BOX = (30, 20, 24, 18)
@@ -190,6 +189,6 @@ def test_bad_boxes(video, tmp_path, capsys):
 
 def test_unknown_tracker_and_missing_shipped_weights(video, capsys):
     assert "choose from" in _error(["track", str(video), "--box", box_arg(), "--tracker", "dimp19"], capsys)
-    if (WEIGHTS_DIR / "dimp.safetensors").exists():
-        pytest.skip("the dimp weights are shipped now")
-    assert "no shipped weights for 'dimp'" in _error(["track", str(video), "--box", box_arg()], capsys)
+    # dimp50 never ships weights (the paper's configuration): the error names the official file to pass
+    err = _error(["track", str(video), "--box", box_arg(), "--tracker", "dimp50"], capsys)
+    assert "no shipped weights for 'dimp50'" in err and "dimp50.pth" in err
