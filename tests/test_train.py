@@ -162,3 +162,19 @@ def test_two_gloo_processes_stay_in_sync(tmp_path):
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert [e["step"] for e in entries if "total" in e] == [1, 2]
     assert (tmp_path / "dimp.safetensors").exists()
+
+
+def test_smoke_preset_end_to_end_loss_falls(tmp_path):
+    """sampler -> losses -> optimiser steps -> checkpoint -> reload -> track a sequence; the loss falls."""
+    from dimp_core import build_tracker
+    from dimp_core.data.synthetic import make_sequence
+
+    config = preset("dimp", "smoke")
+    weights = train(config, tmp_path, progress=False)
+    totals = [e["total"] for e in _log(tmp_path) if "total" in e]
+    assert len(totals) == config.steps
+    assert np.mean(totals[-3:]) < 0.7 * np.mean(totals[:3])
+    tracker = build_tracker("dimp", device="cpu", weights=weights, image_sample_size=config.image_sample_size)
+    seq = make_sequence(7, "train", num_frames=6, image_size=(240, 180))
+    tracker.init(seq.frames[0], seq.boxes[0])
+    assert all(np.isfinite(tracker.update(f)).all() for f in seq.frames[1:])
