@@ -124,7 +124,7 @@ def atom_step(net: nn.Module, batch: Example) -> tuple[Tensor, dict[str, float]]
     iou = net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
               batch.test_proposals)
     loss = torch.nn.functional.mse_loss(iou, batch.proposal_iou)
-    return loss, {"iou": float(loss), "total": float(loss)}
+    return loss, {"iou": float(loss.detach()), "total": float(loss.detach())}
 
 
 def siamfc_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, float]]:
@@ -135,7 +135,7 @@ def siamfc_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, d
     response = net(z, x)  # (B, 1, 15, 15)
     labels = losses.siamfc_labels(response.shape[-1]).expand_as(response)
     loss = losses.balanced_bce(response, labels)
-    return loss, {"bce": float(loss), "total": float(loss)}
+    return loss, {"bce": float(loss.detach()), "total": float(loss.detach())}
 
 
 # --------------------------------------------------------------------------- checkpoints
