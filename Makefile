@@ -29,6 +29,8 @@ test: $(STAMP)
 weights: $(STAMP)
 	$(BIN)/dimp train --tracker dimp --preset cpu --seed 0 --out results/train/dimp-cpu --set '{"num_threads": 2}'
 	$(BIN)/python tools/ship_weights.py results/train/dimp-cpu/dimp.safetensors
+	$(BIN)/dimp train --tracker atom --preset cpu --seed 0 --out results/train/atom-cpu --set '{"num_threads": 2}'
+	$(BIN)/python tools/ship_weights.py results/train/atom-cpu/atom.safetensors
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/make_eval_table.py [--trackers dimp,opencv-csrt,opencv-kcf] [--out results/synth-test]
+    python tools/make_eval_table.py [--trackers dimp,atom,opencv-csrt,opencv-kcf] [--out results/synth-test]
 
 Runs ``dimp eval --trackers ... --dataset synth-test --out results/synth-test``; sequences whose result
 files already exist are read, not re-run, so a second call only re-scores. The markdown table of the
@@ -41,7 +41,7 @@ def replace_section(text: str, body: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trackers", default="dimp,opencv-csrt,opencv-kcf")
+    parser.add_argument("--trackers", default="dimp,atom,opencv-csrt,opencv-kcf")
     parser.add_argument("--out", default=str(ROOT / "results" / "synth-test"))
     parser.add_argument("--readme", default=str(ROOT / "README.md"))
     args = parser.parse_args(argv)
