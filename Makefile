@@ -29,8 +29,11 @@ test: $(STAMP)
 weights: $(STAMP)
 	$(BIN)/dimp train --tracker dimp --preset cpu --seed 0 --out results/train/dimp-cpu --set '{"num_threads": 2}'
 	$(BIN)/python tools/ship_weights.py results/train/dimp-cpu/dimp.safetensors
+	cp results/train/dimp-cpu/log.jsonl data/weights/dimp.log.jsonl
 	$(BIN)/dimp train --tracker atom --preset cpu --seed 0 --out results/train/atom-cpu --set '{"num_threads": 2}'
 	$(BIN)/python tools/ship_weights.py results/train/atom-cpu/atom.safetensors
+	cp results/train/atom-cpu/log.jsonl data/weights/atom.log.jsonl
+	$(BIN)/python tools/make_training_table.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
