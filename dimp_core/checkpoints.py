@@ -549,9 +549,13 @@ def load_checkpoint_info(path: PathLike) -> dict[str, Any]:
 def git_commit(cwd: PathLike | None = None) -> str | None:
     """Return the current git commit (``git rev-parse HEAD``), or None outside a repository / without git.
 
+    ``DIMP_LAB_GIT_COMMIT`` overrides it, for copies of a checkout without ``.git`` (a lent GPU machine).
+
     Args:
         cwd: Directory to ask in; defaults to the directory of this package.
     """
+    if os.environ.get("DIMP_LAB_GIT_COMMIT"):
+        return os.environ["DIMP_LAB_GIT_COMMIT"]
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],

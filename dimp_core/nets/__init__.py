@@ -6,11 +6,13 @@ and know nothing of the online logic or of datasets.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
-from dimp_core.nets.dimpnet import ATOM_LITE0, DIMP18, DIMP50, DIMP_LITE0, ATOMNet, DiMPNet
+from dimp_core.nets.dimpnet import ATOM_LITE0, DIMP18, DIMP50, DIMP_LITE0, ATOMNet, DiMPConfig, DiMPNet
 from dimp_core.nets.siamfc import SiamFCNet
 
 NETWORKS = ("dimp", "dimp18", "dimp50", "atom", "atom_lite0", "siamfc", "siamfc_alexnet")
@@ -21,7 +23,7 @@ LITE0_BACKBONE_PREFIX = {"dimp": "feature_extractor.", "atom_lite0": "feature_ex
                          "siamfc": "backbone.backbone."}
 
 
-def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
+def build_network(name: str, weights: str | Path | None = None, **options: Any) -> nn.Module:
     """Build a network by name, optionally loading weights.
 
     Args:
@@ -34,6 +36,9 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
             a path to a file of ours (safetensors) or an official pytracking checkpoint. A file of the
             wrong architecture raises an error naming the missing and unexpected keys. For the Lite0
             networks a file without backbone tensors is completed with the shipped ImageNet backbone.
+        **options: changes to the DiMP networks' :class:`~dimp_core.nets.dimpnet.DiMPConfig` (e.g.
+            ``optim_iter=2``, ``optim_step_rule='fixed'``, the ablations); training records them in the
+            weights' metadata as ``network_options`` and the trackers pass them back.
 
     Returns:
         The ``torch.nn.Module`` in eval mode.
@@ -46,12 +51,15 @@ def build_network(name: str, weights: str | Path | None = None) -> nn.Module:
     prefix = LITE0_BACKBONE_PREFIX.get(name)
     # the Lite0 ImageNet weights are needed unless the file brings its own backbone
     pretrained = state_dict is None or (prefix is not None and not any(k.startswith(prefix) for k in state_dict))
-    if name == "dimp":
-        net: nn.Module = DiMPNet(DIMP_LITE0, pretrained_backbone=pretrained)
-    elif name == "dimp18":
-        net = DiMPNet(DIMP18)
-    elif name == "dimp50":
-        net = DiMPNet(DIMP50)
+    configs = {"dimp": DIMP_LITE0, "dimp18": DIMP18, "dimp50": DIMP50}
+    if options and name not in configs:
+        raise ValueError(f"network options {sorted(options)} apply to the DiMP networks only, not {name!r}")
+    if name in configs:
+        valid = {f.name for f in dataclasses.fields(DiMPConfig)}
+        if set(options) - valid:
+            raise ValueError(f"unknown DiMP network option(s) {sorted(set(options) - valid)}; valid: {sorted(valid)}")
+        config = dataclasses.replace(configs[name], **options)
+        net: nn.Module = DiMPNet(config, pretrained_backbone=pretrained if name == "dimp" else True)
     elif name == "atom":
         net = ATOMNet()
     elif name == "atom_lite0":

@@ -51,6 +51,7 @@ __all__ = [
     "EfficientNetLite0",
     "efficientnet_lite0",
     "lite0_weights_path",
+    "fold_batchnorm",
 ]
 
 
@@ -106,6 +107,7 @@ class BasicBlock(nn.Module):
     """
 
     expansion: int = 1
+    conv_bn_pairs: tuple[tuple[str, str], ...] = (("conv1", "bn1"), ("conv2", "bn2"))  # for fold_batchnorm
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
         super().__init__()
@@ -139,6 +141,7 @@ class Bottleneck(nn.Module):
     """
 
     expansion: int = 4
+    conv_bn_pairs: tuple[tuple[str, str], ...] = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
         super().__init__()
@@ -179,6 +182,7 @@ class ResNet(nn.Module):
     """
 
     LAYER_ORDER: tuple[str, ...] = ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
+    conv_bn_pairs: tuple[tuple[str, str], ...] = (("conv1", "bn1"),)
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int = 1000):
         super().__init__()
@@ -414,6 +418,9 @@ class MBConvBlock(nn.Module):
         (B, C_in, H, W) -> (B, C_out, ceil(H / s), ceil(W / s)).
     """
 
+    conv_bn_pairs: tuple[tuple[str, str], ...] = (
+        ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+
     def __init__(
         self,
         in_channels: int,
@@ -479,6 +486,8 @@ class EfficientNetLite0(nn.Module):
         out_channels: Channels of each output (``logits``: ``num_classes``).
         out_strides: Stride in input pixels of each spatial output.
     """
+
+    conv_bn_pairs: tuple[tuple[str, str], ...] = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
 
     def __init__(
         self,
@@ -628,3 +637,46 @@ def efficientnet_lite0(
         state = torch.load(lite0_weights_path(), weights_only=True, map_location="cpu")
         model.load_state_dict(state, strict=True)
     return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Inference: BatchNorm folded into the preceding convolution
+# ----------------------------------------------------------------------------------------------
+
+
+def _fold_pair(layer: nn.Conv2d | nn.Linear, bn: nn.BatchNorm2d) -> None:
+    """Fold an eval-mode BatchNorm into ``layer`` in place: W' = W gamma / sigma, b' = (b - mu) gamma / sigma + beta,
+    sigma = sqrt(running_var + eps), so that ``layer`` alone computes bn(layer(x))."""
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # (C_out,)
+    bias = layer.bias.detach() if layer.bias is not None else torch.zeros_like(bn.running_mean)
+    shape = (-1,) + (1,) * (layer.weight.dim() - 1)
+    layer.weight = nn.Parameter(layer.weight.detach() * scale.reshape(shape), requires_grad=False)
+    layer.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias.detach(), requires_grad=False)
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold every BatchNorm that directly follows a convolution (or a linear layer) into it, in place.
+
+    Inference only: a frozen BatchNorm is a per-channel affine map, so ``bn(conv(x))`` equals one convolution
+    with scaled weights and a bias (up to float rounding, ~1e-6 relative), and the separate pass over the
+    feature map disappears (on a CPU it costs about as much as a depthwise convolution). Pairs are found in
+    ``nn.Sequential`` containers (a Conv2d/Linear immediately followed by a BatchNorm2d) and in modules that
+    name them in a ``conv_bn_pairs`` class attribute (the blocks of this file, the IoU-Net's ``LinearBlock``);
+    each folded BatchNorm becomes ``nn.Identity``. The state dict changes (BatchNorm keys vanish, biases
+    appear), so fold a copy, never a network that is trained or saved. Returns ``module``.
+    """
+    if any(m.training for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
+        raise ValueError("fold_batchnorm needs its BatchNorms in eval mode (at their running statistics)")
+    for sub in list(module.modules()):
+        pairs = list(getattr(sub, "conv_bn_pairs", ()))
+        if isinstance(sub, nn.Sequential):
+            names = list(sub._modules)
+            pairs += [(a, b) for a, b in zip(names, names[1:], strict=False)
+                      if isinstance(sub._modules[a], (nn.Conv2d, nn.Linear))
+                      and isinstance(sub._modules[b], nn.BatchNorm2d)]
+        for layer_name, bn_name in pairs:
+            layer, bn = getattr(sub, layer_name), getattr(sub, bn_name)
+            if isinstance(layer, (nn.Conv2d, nn.Linear)) and isinstance(bn, nn.BatchNorm2d):
+                _fold_pair(layer, bn)
+                setattr(sub, bn_name, nn.Identity())
+    return module

@@ -56,6 +56,8 @@ class DiMPConfig:
     num_dist_bins: int = 100  # K
     bin_displacement: float = 0.1  # Delta, cells
     mask_init_factor: float = 3.0
+    optim_step_rule: str = "gauss_newton"  # ablation: "fixed" (plain gradient descent)
+    optim_loss: str = "learned"  # ablation: "l2" (Gaussian label, no mask, uniform weight)
     clf_input_dim: int = 256  # channels of classification_layer
     clf_proj_dim: int | None = None  # optional 1x1 projection before the residual blocks
     clf_feat_blocks: int = 1  # BasicBlocks in the classification-feature head
@@ -114,7 +116,8 @@ class DiMPNet(nn.Module):
         optimizer = SteepestDescentGN(num_iter=c.optim_iter, init_step_length=c.optim_init_step,
                                       init_filter_reg=c.optim_init_reg, init_gauss_sigma=c.init_gauss_sigma,
                                       num_dist_bins=c.num_dist_bins, bin_displacement=c.bin_displacement,
-                                      mask_init_factor=c.mask_init_factor)
+                                      mask_init_factor=c.mask_init_factor, step_rule=c.optim_step_rule,
+                                      loss=c.optim_loss)
         self.classifier = Classifier(c.filter_size, clf_features, initializer, optimizer)
         self.bb_regressor = IoUNet(c.iou_input_dim, c.iou_pred_dim, c.iou_pred_dim, c.iou_test_dim)
         self.output_layers = tuple(sorted({c.classification_layer, *c.bb_regressor_layers}))

@@ -34,6 +34,8 @@ def conv_bn_relu(in_planes: int, out_planes: int, kernel_size: int = 3, padding:
 class LinearBlock(nn.Module):
     """Flatten -> Linear -> BatchNorm (as a 1x1 BatchNorm2d, for the reference's keys) -> ReLU."""
 
+    conv_bn_pairs = (("linear", "bn"),)  # for nets.backbones.fold_batchnorm
+
     def __init__(self, in_planes: int, out_planes: int, input_size: int) -> None:
         super().__init__()
         self.linear = nn.Linear(in_planes * input_size * input_size, out_planes)
@@ -123,12 +125,23 @@ class IoUNet(nn.Module):
         Returns:
             (B, P) predicted IoU (trained to regress 2 IoU - 1).
         """
+        return self.predict_iou_modulated(self.modulate(modulation, iou_feat), proposals)
+
+    @staticmethod
+    def modulate(modulation: tuple[Tensor, Tensor], iou_feat: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """The test features times the target's modulation vectors, z_test * c(x0, B0): two (B, D, H, W) maps.
+
+        They do not depend on the proposals, so box refinement computes them once per frame.
+        """
+        b = iou_feat[0].shape[0]
+        return (iou_feat[0] * modulation[0].reshape(b, -1, 1, 1), iou_feat[1] * modulation[1].reshape(b, -1, 1, 1))
+
+    def predict_iou_modulated(self, modulated: tuple[Tensor, Tensor], proposals: Tensor) -> Tensor:
+        """:meth:`predict_iou` from features already multiplied by the modulation (:meth:`modulate`)."""
         b, p = proposals.shape[:2]
-        c3 = iou_feat[0] * modulation[0].reshape(b, -1, 1, 1)
-        c4 = iou_feat[1] * modulation[1].reshape(b, -1, 1, 1)
         rois = boxes_to_rois(proposals)  # (B*P, 5)
-        fc3 = self.fc3_rt(prroi_pool2d(c3, rois, 5, 1 / 8))  # (B*P, D)
-        fc4 = self.fc4_rt(prroi_pool2d(c4, rois, 3, 1 / 16))  # (B*P, D)
+        fc3 = self.fc3_rt(prroi_pool2d(modulated[0], rois, 5, 1 / 8))  # (B*P, D)
+        fc4 = self.fc4_rt(prroi_pool2d(modulated[1], rois, 3, 1 / 16))  # (B*P, D)
         return self.iou_predictor(torch.cat([fc3, fc4], dim=1)).reshape(b, p)
 
     def forward(self, train_feat: tuple[Tensor, Tensor], test_feat: tuple[Tensor, Tensor], train_boxes: Tensor,

@@ -284,15 +284,30 @@ class SteepestDescentGN(nn.Module):
     minimum), m = mask_init_factor * tanh(2 - d), v = 1. The regulariser lambda = max(filter_reg^2,
     min_filter_reg^2) and beta are learned too.
 
-    Only the paper's configuration is implemented (score activation 'relu' = :func:`score_activation`,
-    mask activation 'sigmoid', no detaching); pytracking's alternatives are unused by DiMP.
+    The paper's configuration is the default (score activation 'relu' = :func:`score_activation`, mask
+    activation 'sigmoid', no detaching); pytracking's alternatives are unused by DiMP. Two switches exist for
+    the paper's ablations (its Table 1), trained and evaluated by ``tools/ablations.py``:
+
+    * ``step_rule='fixed'``: plain gradient descent, f <- f - beta * grad, with one learned step size beta
+      that does not depend on the data (alpha = 1), instead of the Gauss-Newton alpha.
+    * ``loss='l2'``: a plain least-squares loss with a fixed Gaussian label (std ``init_gauss_sigma`` cells),
+      no target mask (m = 1: s_hat = s) and a uniform spatial weight (v = 1), instead of the learned
+      y_c, m_c, v_c. The learned predictors are kept (same state-dict keys) but unused.
     """
+
+    STEP_RULES = ("gauss_newton", "fixed")
+    LOSSES = ("learned", "l2")
 
     def __init__(self, num_iter: int = 5, feat_stride: int = 16, init_step_length: float = 1.0,
                  init_filter_reg: float = 1e-2, init_gauss_sigma: float = 1.0, num_dist_bins: int = 5,
                  bin_displacement: float = 1.0, mask_init_factor: float = 4.0, min_filter_reg: float = 1e-3,
-                 alpha_eps: float = 0.0) -> None:
+                 alpha_eps: float = 0.0, step_rule: str = "gauss_newton", loss: str = "learned") -> None:
         super().__init__()
+        if step_rule not in self.STEP_RULES:
+            raise ValueError(f"unknown step rule {step_rule!r}; choose from {', '.join(self.STEP_RULES)}")
+        if loss not in self.LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(self.LOSSES)}")
+        self.step_rule, self.loss = step_rule, loss
         self.num_iter, self.feat_stride = num_iter, feat_stride
         self.num_dist_bins, self.bin_displacement = num_dist_bins, bin_displacement
         self.min_filter_reg, self.alpha_eps = min_filter_reg, alpha_eps
@@ -311,6 +326,8 @@ class SteepestDescentGN(nn.Module):
         self.target_mask_predictor[0].weight.data = mask_init_factor * torch.tanh(2.0 - d)
         self.spatial_weight_predictor = nn.Conv2d(num_dist_bins, 1, 1, bias=False)  # v_c
         self.spatial_weight_predictor.weight.data.fill_(1.0)
+        self.register_buffer("gauss_label", torch.exp(-0.5 * (d / max(init_gauss_sigma, 1e-6)) ** 2),
+                             persistent=False)  # (1, K, 1, 1): the fixed label of ``loss='l2'``
 
     def regularization(self) -> Tensor:
         """lambda = max(filter_reg^2, min_filter_reg^2)."""
@@ -332,6 +349,10 @@ class SteepestDescentGN(nn.Module):
         center_xy = (boxes[..., :2] + boxes[..., 2:] / 2) / self.feat_stride  # (N, S, 2) in cells
         center = center_xy.reshape(-1, 2).flip(1) - offset  # (N*S, 2) as (row, col)
         rho = distance_basis(center, output_size, self.num_dist_bins, self.bin_displacement)  # (N*S, K, Ho, Wo)
+        if self.loss == "l2":  # ablation: fixed Gaussian label, m = 1, v = 1
+            label = F.conv2d(rho, self.gauss_label.to(rho.dtype)).reshape(n, s, *output_size)
+            ones = torch.ones_like(label)
+            return label, ones, ones
         maps = [fn(rho).reshape(n, s, *output_size) for fn in
                 (self.label_map_predictor, self.target_mask_predictor, self.spatial_weight_predictor)]
         return maps[0], maps[1], maps[2]
@@ -368,7 +389,10 @@ class SteepestDescentGN(nn.Module):
                 losses.append(((res * res).sum() + reg * (f * f).sum()) / s)
             jac = score_activation_derivative(scores, mask)
             grad = filter_gradient(feat, f, res, jac, sqrt_weight, reg)
-            alpha = step_length(feat, grad, jac, sqrt_weight, reg, self.alpha_eps)
+            if self.step_rule == "gauss_newton":
+                alpha = step_length(feat, grad, jac, sqrt_weight, reg, self.alpha_eps)
+            else:  # ablation: a fixed, learned step size beta
+                alpha = torch.ones(s, dtype=f.dtype, device=f.device)
             f = f - (beta * alpha).reshape(-1, 1, 1, 1) * grad
             iterates.append(f)
             alphas.append(alpha)

@@ -75,20 +75,22 @@ def load_network(name: str, weights: str | Path | None, seed: int = 0) -> Any:
             torch.manual_seed(seed)
             return build_network(allowed[0])
     path = shipped_weights(name) if weights is None else Path(weights)
-    arch = _architecture(path)
+    arch, options = _architecture(path)
     if arch not in allowed:
         raise ValueError(f"{path} holds a {arch!r} network; the {name} tracker runs {', '.join(allowed)}")
-    return build_network(arch, weights=path)
+    return build_network(arch, weights=path, **options)
 
 
-def _architecture(path: Path) -> str:
-    """The network a weights file holds: our metadata's ``architecture``, else guessed from the keys."""
+def _architecture(path: Path) -> tuple[str, dict[str, Any]]:
+    """The network a weights file holds and its options: our metadata's ``architecture`` and
+    ``network_options`` (the ablations), else guessed from the keys."""
     from dimp_core import checkpoints
 
     info = checkpoints.load_checkpoint_info(path)
     if isinstance(info.get("architecture"), str):
-        return info["architecture"]
-    return checkpoints.architecture_from_keys(checkpoints.load_state_dict(path))
+        options = info.get("network_options") or {}
+        return info["architecture"], dict(options) if isinstance(options, dict) else {}
+    return checkpoints.architecture_from_keys(checkpoints.load_state_dict(path)), {}
 
 
 def _dimp(name: str) -> Callable[..., Tracker]:

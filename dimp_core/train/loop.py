@@ -32,21 +32,20 @@ from dimp_core.nets import build_network
 from dimp_core.nets.dimpnet import normalize_image
 from dimp_core.train import losses
 from dimp_core.train.config import TrainConfig
+from dimp_core.train.pool import PoolSequence, make_pool
 from dimp_core.train.processing import Example, ProcessingParams, collate, crop_frame, make_example
 from dimp_core.train.sampler import sample_causal, sample_interval
-
-POOL_SEED = {"train": 0, "val": 500_000}  # training and validation sequences: disjoint seeds, train photos
 
 # --------------------------------------------------------------------------- data
 
 
-def make_pool(config: TrainConfig, which: str, num: int, frames: int, progress: bool = True) -> list[Any]:
-    """Synthetic sequences from the train split's photos, generated once per run."""
-    from dimp_core.data.synthetic import make_sequence
-
-    first = POOL_SEED[which] + (0 if which == "val" else config.seed * 10_000)
-    return [make_sequence(s, "train", num_frames=frames, image_size=config.pool_image_size)
-            for s in tqdm(range(first, first + num), desc=f"{which} sequences", disable=not progress, leave=False)]
+def training_pools(config: TrainConfig, progress: bool) -> tuple[list[PoolSequence], list[PoolSequence]]:
+    """The run's training and validation sequences (``dimp_core.train.pool``)."""
+    cache = config.pool_cache or None
+    common = {"image_size": config.pool_image_size, "seed": config.seed, "workers": config.num_workers,
+              "cache": cache, "progress": progress}
+    return (make_pool("train", config.pool_sequences, config.pool_frames, **common),
+            make_pool("val", config.val_sequences, config.val_frames, **common))
 
 
 def dimp_example(sequence: Any, config: TrainConfig, params: ProcessingParams, rng: np.random.Generator) -> Example:
@@ -73,6 +72,42 @@ def siamfc_example(sequence: Any, config: TrainConfig, rng: np.random.Generator)
         crops.append(crop_frame(sequence.frames[frame_id], box, square,
                                 ProcessingParams(output_size=size, search_area_factor=1.0))[0])
     return crops[0], crops[1]
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``step`` is the batch of that optimiser step, drawn with its own generator (seed, rank, step): the same
+    batch whichever DataLoader worker makes it, and a resumed run continues with the batches it would have seen."""
+
+    def __init__(self, pool: list[PoolSequence], config: TrainConfig, rank: int) -> None:
+        self.pool, self.config, self.rank = pool, config, rank
+        self.params = ProcessingParams(output_size=config.image_sample_size)
+
+    def __len__(self) -> int:
+        return self.config.steps
+
+    def __getitem__(self, step: int) -> Example | tuple[Tensor, Tensor]:
+        c = self.config
+        rng = np.random.default_rng([c.seed, self.rank, step])
+        sequences = [self.pool[i] for i in rng.integers(len(self.pool), size=c.batch_size)]
+        if c.tracker == "siamfc":
+            pairs = [siamfc_example(s, c, rng) for s in sequences]
+            return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        return collate([dimp_example(s, c, self.params, rng) for s in sequences])
+
+
+def batches(pool: list[PoolSequence], config: TrainConfig, rank: int, start: int) -> torch.utils.data.DataLoader:
+    """Batches of steps ``start .. steps - 1`` in order, made by ``config.num_workers`` processes (0: this one)."""
+    workers = config.num_workers
+    return torch.utils.data.DataLoader(StepBatches(pool, config, rank), batch_size=None,
+                                       sampler=range(start, config.steps), num_workers=workers,
+                                       prefetch_factor=4 if workers else None,
+                                       multiprocessing_context="fork" if workers else None)
+
+
+def to_device(batch: Example | tuple[Tensor, Tensor], dev: torch.device) -> Example | tuple[Tensor, Tensor]:
+    if isinstance(batch, Example):
+        return Example(**{k: v.to(dev, non_blocking=True) for k, v in vars(batch).items()})
+    return batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
 
 
 # --------------------------------------------------------------------------- networks and optimiser
@@ -145,8 +180,8 @@ def save_checkpoint(net: nn.Module, optimizer: torch.optim.Optimizer, scheduler:
                     config: TrainConfig, extra: dict[str, Any]) -> None:
     """Weights as safetensors with metadata; optimiser and scheduler state beside it (``.opt.pt``)."""
     module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
-    meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config), "seed": config.seed,
-            "step": step, **extra}
+    meta = {"architecture": config.network, "network_options": dict(config.network_options), "tracker": config.tracker,
+            "config": asdict(config), "seed": config.seed, "step": step, **extra}
     checkpoints.save_safetensors(module.state_dict(), path, meta)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
                 "rng": torch.get_rng_state()}, path.with_suffix(".opt.pt"))
@@ -221,7 +256,7 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
 
-    net = build_network(config.network).to(dev)
+    net = build_network(config.network, **config.network_options).to(dev)
     groups = param_groups(net, config)
     set_train_mode(net, config)
     model: nn.Module = net
@@ -239,24 +274,16 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         start = int(state["step"])
         torch.set_rng_state(state["rng"])
 
-    pool = make_pool(config, "train", config.pool_sequences, config.pool_frames, progress and rank == 0)
-    val_pool = make_pool(config, "val", config.val_sequences, config.val_frames, progress and rank == 0)
-    params = ProcessingParams(output_size=config.image_sample_size)
+    pool, val_pool = training_pools(config, progress and rank == 0)
     step_fn = {"dimp": dimp_step, "atom": atom_step, "siamfc": siamfc_step}[config.tracker]
     log_path = out / "log.jsonl"
     t0 = time.perf_counter()
     val: dict[str, float] = {}
-    bar = tqdm(range(start, config.steps), desc=f"train {config.tracker}", disable=not progress or rank != 0,
-               initial=start, total=config.steps)
-    for step in bar:
-        rng = np.random.default_rng([config.seed, rank, step])  # per step, so a resumed run draws the same data
-        sequences = [pool[i] for i in rng.integers(len(pool), size=config.batch_size)]
-        if config.tracker == "siamfc":
-            pairs = [siamfc_example(s, config, rng) for s in sequences]
-            batch: Any = (torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev))
-        else:
-            batch = collate([dimp_example(s, config, params, rng) for s in sequences])
-            batch = Example(**{k: v.to(dev) for k, v in vars(batch).items()})
+    bar = tqdm(batches(pool, config, rank, start), desc=f"train {config.tracker}",
+               disable=not progress or rank != 0, initial=start, total=config.steps)
+    steps_done = start
+    for step, batch in enumerate(bar, start=start):
+        batch = to_device(batch, dev)
         loss, terms = step_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -279,6 +306,13 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
                                 {"wall_time_s": time.perf_counter() - t0, "git_commit": commit, **val})
         if callback is not None:
             callback(step + 1, terms)
+        steps_done = step + 1
+        if config.time_limit_s and time.perf_counter() - t0 > config.time_limit_s and steps_done < config.steps:
+            if rank == 0:  # an honest early stop: logged, and the weights' metadata says how far the run got
+                with log_path.open("a") as f:
+                    f.write(json.dumps({"step": steps_done, "stopped_early": True,
+                                        "time_limit_s": config.time_limit_s}) + "\n")
+            break
 
     final = out / f"{config.tracker}.safetensors"
     if world > 1:  # DDP keeps the replicas identical; check it, cheaply
@@ -287,15 +321,16 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         dist.all_gather(gathered, checksum)
         if rank == 0:
             with log_path.open("a") as f:
-                f.write(json.dumps({"step": config.steps, "rank_checksums": [float(g) for g in gathered]}) + "\n")
+                f.write(json.dumps({"step": steps_done, "rank_checksums": [float(g) for g in gathered]}) + "\n")
     if rank == 0:
         val = validate(model, config, val_pool) if config.val_sequences else {}
         with log_path.open("a") as f:
-            f.write(json.dumps({"step": config.steps, "final": True, **val}) + "\n")
-        save_checkpoint(model, optimizer, scheduler, config.steps, out / "checkpoint.safetensors", config,
+            f.write(json.dumps({"step": steps_done, "final": True, **val}) + "\n")
+        save_checkpoint(model, optimizer, scheduler, steps_done, out / "checkpoint.safetensors", config,
                         {"wall_time_s": time.perf_counter() - t0, "git_commit": commit, **val})
         meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config),
-                "seed": config.seed, "git_commit": commit,
+                "seed": config.seed, "git_commit": commit, "steps_done": steps_done,
+                "network_options": dict(config.network_options),
                 "wall_time_s": time.perf_counter() - t0, "device": str(dev), "world_size": world, **val}
         checkpoints.save_safetensors(net.state_dict(), final, meta)
     if world > 1:

