@@ -8,7 +8,7 @@
 # Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS; for a dry run on
 # a CPU: DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
 set -u
-export PYTHONPATH=$PWD:$PWD/.gpu/site PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIMP_LAB_DATA=/tmp/dimp-data
+export PYTHONPATH=$PWD:${SITE:-$PWD/.gpu/site} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIMP_LAB_DATA=/tmp/dimp-data
 OUT=${OUT:-results/gpu}
 R=/tmp/runs
 LIMIT=${LIMIT:-260}
@@ -17,6 +17,8 @@ POOL=/tmp/pool
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-gpu}
 EVAL_ARGS=${EVAL_ARGS:-}
+SKIP_EVAL=${SKIP_EVAL:-}  # non-empty: train only (score on another machine with tools/ablations.py eval)
+SHIP=${SHIP:-"dimp atom siamfc"}  # runs whose heads-only weights come back as $OUT/<variant>.safetensors
 mkdir -p "$OUT" "$R"
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
@@ -46,6 +48,7 @@ wait
 stamp "training done"
 for v in $VARIANTS; do tail -n 2 "$R/$v/log.jsonl" 2>/dev/null | sed "s/^/$v: /"; done
 
+if [ -z "$SKIP_EVAL" ]; then
 python3 tools/ship_weights.py "$R/dimp/dimp.safetensors" --half --out "$R/dimp-fp16.safetensors" > /dev/null
 for v in $VARIANTS; do
   timeout 170 python3 tools/ablations.py eval "$v" --out "$R" --device "$DEVICE" $EVAL_ARGS > "$R/eval-$v.log" 2>&1 &
@@ -56,10 +59,11 @@ wait
 stamp "evaluation done"
 for v in $VARIANTS; do tail -n 1 "$R/eval-$v.log"; done
 grep -A3 "| tracker" "$R/eval-fp16.log" | head -4
-
 python3 tools/ablations.py collect --out "$R" --json "$OUT/ablations.json"
-for t in dimp atom siamfc; do
-  [ -f "$R/$t/$t.safetensors" ] && python3 tools/ship_weights.py "$R/$t/$t.safetensors" --out "$OUT/$t.safetensors"
+fi
+for v in $SHIP; do
+  w=$(ls "$R/$v"/*.safetensors 2>/dev/null | grep -v checkpoint | head -1)
+  [ -n "$w" ] && python3 tools/ship_weights.py "$w" --out "$OUT/$v.safetensors"
 done
 tar -czf "$OUT/runs.tar.gz" -C "$R" --exclude='*.safetensors' --exclude='*.opt.pt' .
 stamp "done"; ls -la "$OUT"

@@ -168,7 +168,7 @@ def siamfc_step(net: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, d
     if module.input_normalization == "imagenet":
         z, x = normalize_image(z), normalize_image(x)
     response = net(z, x)  # (B, 1, 15, 15)
-    labels = losses.siamfc_labels(response.shape[-1]).expand_as(response)
+    labels = losses.siamfc_labels(response.shape[-1], device=response.device).expand_as(response)
     loss = losses.balanced_bce(response, labels)
     return loss, {"bce": float(loss.detach()), "total": float(loss.detach())}
 

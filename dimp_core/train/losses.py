@@ -53,9 +53,9 @@ def dimp_loss(scores: list[Tensor], label: Tensor, iou_pred: Tensor, iou_target:
     return total, log
 
 
-def siamfc_labels(size: int, r_pos: float = 2.0) -> Tensor:
+def siamfc_labels(size: int, r_pos: float = 2.0, device: torch.device | str | None = None) -> Tensor:
     """(size, size) labels: 1 within L1 ("block") distance r_pos cells of the centre, else 0."""
-    k = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    k = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     dist = k.abs()[:, None] + k.abs()[None, :]
     return (dist <= r_pos).float()
 
