@@ -21,7 +21,7 @@ Usage (from the repository root)::
 
     python tools/ablations.py train VARIANT --preset gpu --out results/ablations [--set JSON]
     python tools/ablations.py eval VARIANT --out results/ablations [--device cuda]
-    python tools/ablations.py collect --out results/ablations --json data/ablations.json
+    python tools/ablations.py collect --out results/ablations --preset gpu --json data/ablations.json
     python tools/ablations.py readme --json data/ablations.json   # the README table
 """
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,40 +86,47 @@ def evaluate(variant: str, out: Path, device: str | None, sequences: int | None 
     return summary
 
 
-def collect(out: Path) -> dict[str, Any]:
-    """One JSON of every variant found under ``out``: test AUC / precision, validation AUC, how far it trained."""
-    from dimp_core import checkpoints
+def collect(out: Path, preset_name: str, hardware: str | None = None) -> dict[str, Any]:
+    """One JSON of every variant trained under ``out``, from its log (and its test summary where it was scored):
+    validation AUC at every validation step, how far it trained, test AUC / precision on synth-test."""
+    from dimp_core.train import preset
 
     rows: dict[str, Any] = {}
-    for variant, (_, changes, options, what) in VARIANTS.items():
-        weights, summary_path = weights_path(out, variant), out / variant / "eval" / "summary.json"
-        if not weights.exists() or not summary_path.exists():
+    for variant, (tracker, changes, options, what) in VARIANTS.items():
+        log_path, summary_path = out / variant / "log.jsonl", out / variant / "eval" / "summary.json"
+        if not log_path.exists():
             continue
-        meta = checkpoints.load_checkpoint_info(weights)
-        summary = json.loads(summary_path.read_text())["trackers"][variant]
-        log = [json.loads(line) for line in (out / variant / "log.jsonl").read_text().splitlines()]
+        log = [json.loads(line) for line in log_path.read_text().splitlines()]
+        steps = [e for e in log if "total" in e]
+        summary = json.loads(summary_path.read_text())["trackers"][variant] if summary_path.exists() else None
         rows[variant] = {
             "what": what, "config_changes": changes, "network_options": options,
-            "test_auc": summary["auc"], "test_precision": summary["precision"],
-            "val_auc": meta.get("val_auc"), "steps_done": meta.get("steps_done"), "steps": meta["config"]["steps"],
-            "batch_size": meta["config"]["batch_size"], "preset": meta["config"]["preset"], "seed": meta["seed"],
-            "wall_time_s": meta.get("wall_time_s"), "device": meta.get("device"), "git_commit": meta.get("git_commit"),
-            "final_loss": next((e["total"] for e in reversed(log) if "total" in e), None),
+            "steps": preset(tracker, preset_name, **changes).steps, "steps_done": steps[-1]["step"] if steps else 0,
+            "stopped_early": any(e.get("stopped_early") for e in log),
+            "train_seconds": steps[-1]["seconds"] if steps else None,
+            "val_auc": {str(e["step"]): e["val_auc"] for e in log if "val_auc" in e},
+            "test_auc": summary["auc"] if summary else None,
+            "test_precision": summary["precision"] if summary else None,
         }
-    import torch
-
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"dataset": "synth-test", "variants": rows, "gpu": gpu, "python": platform.python_version(),
-            "torch": torch.__version__}
+    return {"dataset": "synth-test", "preset": preset_name, "hardware": hardware, "variants": rows}
 
 
 def table(data: dict[str, Any]) -> str:
-    rows = ["| variant | what changes | steps done x batch | val AUC | test AUC | test P@20 |",
-            "|---|---|---:|---:|---:|---:|"]
+    """Markdown: validation AUC at the last validation step every run reached (equal steps, equal batches: the fair
+    comparison), at the end of each run, and test AUC where the run was scored."""
+    histories = [set(r["val_auc"]) for r in data["variants"].values()]
+    shared = max((int(k) for k in set.intersection(*histories)), default=None) if histories else None
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    rows = [f"| variant | what changes | steps done | val AUC @{shared} (equal steps) | final val AUC | test AUC "
+            "| test P@20 |", "|---|---|---:|---:|---:|---:|---:|"]
     for name, r in data["variants"].items():
-        steps = f"{r['steps_done']}/{r['steps']} x {r['batch_size']}"
-        val = "-" if r["val_auc"] is None else f"{r['val_auc']:.1f}"
-        rows.append(f"| `{name}` | {r['what']} | {steps} | {val} | {r['test_auc']:.1f} | {r['test_precision']:.1f} |")
+        done = f"{r['steps_done']}/{r['steps']}" + (" (time limit)" if r["stopped_early"] else "")
+        final = r["val_auc"][max(r["val_auc"], key=int)] if r["val_auc"] else None
+        rows.append(f"| `{name}` | {r['what']} | {done} | {cell(r['val_auc'].get(str(shared)))} | {cell(final)} "
+                    f"| {cell(r['test_auc'])} | {cell(r['test_precision'])} |")
     return "\n".join(rows)
 
 
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--sequences", type=int, default=None, help="only the first N sequences (quick checks)")
     p = sub.add_parser("collect")
     p.add_argument("--out", default="results/ablations")
+    p.add_argument("--preset", default="gpu", choices=("smoke", "cpu", "gpu"))
+    p.add_argument("--hardware", default=None, help="what the runs trained on, recorded in the JSON")
     p.add_argument("--json", default="data/ablations.json")
     p = sub.add_parser("readme")
     p.add_argument("--json", default="data/ablations.json")
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = evaluate(args.variant, Path(args.out), args.device, args.sequences)
         print(json.dumps({args.variant: summary["trackers"][args.variant]["auc"]}))
     elif args.cmd == "collect":
-        data = collect(Path(args.out))
+        data = collect(Path(args.out), args.preset, args.hardware)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {args.json}: {', '.join(data['variants'])}")

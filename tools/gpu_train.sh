@@ -59,7 +59,7 @@ wait
 stamp "evaluation done"
 for v in $VARIANTS; do tail -n 1 "$R/eval-$v.log"; done
 grep -A3 "| tracker" "$R/eval-fp16.log" | head -4
-python3 tools/ablations.py collect --out "$R" --json "$OUT/ablations.json"
+python3 tools/ablations.py collect --out "$R" --preset "$PRESET" --json "$OUT/ablations.json"
 fi
 for v in $SHIP; do
   w=$(ls "$R/$v"/*.safetensors 2>/dev/null | grep -v checkpoint | head -1)

@@ -23,14 +23,16 @@ START, END = "<!-- train-table:start -->", "<!-- train-table:end -->"
 def table() -> str:
     from dimp_core import checkpoints
 
-    rows = ["| tracker | preset, steps x batch, seed | wall time | validation AUC (step: AUC) |", "|---|---|---:|---|"]
+    rows = ["| tracker | preset, steps x batch, seed | hardware | wall time | validation AUC (step: AUC) |",
+            "|---|---|---|---:|---|"]
     for weights in sorted((ROOT / "data" / "weights").glob("*.safetensors")):
         meta = checkpoints.load_checkpoint_info(weights)
         log = [json.loads(line) for line in weights.with_suffix(".log.jsonl").read_text().splitlines()]
         val = ", ".join(f"{e['step']}: {e['val_auc']:.1f}" for e in log if "val_auc" in e)
         cfg = meta["config"]
-        rows.append(f"| `{meta['tracker']}` | {cfg['preset']}, {cfg['steps']} x {cfg['batch_size']}, {meta['seed']} "
-                    f"| {meta['wall_time_s'] / 60:.1f} min | {val} |")
+        steps = meta.get("steps_done", cfg["steps"])
+        rows.append(f"| `{meta['tracker']}` | {cfg['preset']}, {steps} x {cfg['batch_size']}, {meta['seed']} "
+                    f"| {meta.get('hardware', meta.get('device', '?'))} | {meta['wall_time_s'] / 60:.1f} min | {val} |")
     return "\n".join(rows)
 
 

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="final weights of a `dimp train` run")
     parser.add_argument("--out", default=None, help="default: data/weights/<tracker>.safetensors")
     parser.add_argument("--half", action="store_true", help="store floating tensors as fp16")
+    parser.add_argument("--hardware", default=None,
+                        help="what the run trained on, for the README (default: the run's own record)")
     args = parser.parse_args(argv)
 
     from dimp_core import checkpoints
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "data" / "weights" / f"{tracker}.safetensors")
     out.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if args.hardware:
+        meta["hardware"] = args.hardware
     meta.update(source_file=str(source), source_sha256=digest, backbone_stored=prefix is None or bool(
         any(k.startswith(prefix) for k in state)))
     checkpoints.save_safetensors(state, out, meta, half=args.half)

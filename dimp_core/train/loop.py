@@ -331,11 +331,19 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         meta = {"architecture": config.network, "tracker": config.tracker, "config": asdict(config),
                 "seed": config.seed, "git_commit": commit, "steps_done": steps_done,
                 "network_options": dict(config.network_options),
-                "wall_time_s": time.perf_counter() - t0, "device": str(dev), "world_size": world, **val}
+                "wall_time_s": time.perf_counter() - t0, "device": str(dev), "hardware": _hardware(dev),
+                "world_size": world, **val}
         checkpoints.save_safetensors(net.state_dict(), final, meta)
     if world > 1:
         dist.barrier()
     return final
+
+
+def _hardware(dev: torch.device) -> str:
+    """What the run trained on, for the README's training table."""
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)}, {os.cpu_count()} CPU cores"
+    return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
 
 
 def _restore_grad_flags(net: nn.Module, config: TrainConfig) -> None:
