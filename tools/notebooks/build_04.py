@@ -1,0 +1,198 @@
+"""Write notebooks/04_baselines.ipynb (no outputs): ``python tools/notebooks/build_04.py``.
+
+The notebook is generated so that its cells stay reviewable as plain text; edit this file and rerun it.
+Cell ids are fixed (``04-00``, ``04-01``, ...), so regenerating an unchanged notebook gives identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+OUT = Path(__file__).resolve().parents[2] / "notebooks" / "04_baselines.ipynb"
+
+CELLS: list[tuple[str, str]] = [
+    ("md", r"""# 04 · Baselines: SiamFC vs ATOM vs DiMP on the synthetic benchmark
+
+Three generations of deep trackers, run with the same one-pass evaluation (OPE) on the synthetic test split
+(`dimp synth`, SPEC section 4), with OpenCV's CSRT and KCF correlation filters as a classical reference:
+
+- **SiamFC** (Bertinetto et al. 2016): the score map is $s = \varphi(z) \star \varphi(x) + b$, the exemplar's
+  features slid over the search area's. Only $\varphi$ is learned, offline; nothing is learned while tracking.
+- **ATOM** (Danelljan et al. 2019): $s = f \ast (P x)$, where the filter $f$ and projection $P$ are learned online
+  on the first frame by Gauss-Newton + conjugate gradient on $\sum_j \gamma_j \lVert f \ast P x_j - y_j \rVert^2
+  + \lambda \lVert f \rVert^2$, and refined during tracking; the IoU-Net that fits the box is learned offline.
+- **DiMP** (Bhat et al. 2019): $s = x \ast f$ with $f = D(S_\text{train})$, the model predictor's steepest
+  descent on a learned, hinge-like loss; the initialiser, the loss, the step length, the feature head and the
+  IoU-Net are all learned offline (notebooks 02, 03, 06).
+
+Then a **distractor case study**: on a frame where a look-alike of the target passes close by, the score maps
+of ATOM and DiMP side by side.
+
+Presets: `fast` (tests, `make report`) runs the first 3 sequences cut to 30 frames each and the case study on a
+window of at most 31 frames; `full` runs all 24 sequences (every frame) and the case study over its whole sequence."""),
+    ("params", r"""preset = "fast"  # "fast" (tests, make report): 3 sequences x 30 frames | "full": all 24 sequences
+record_path = "records/04_baselines.json"
+figures_dir = "../figures"
+results_dir = ""  # OPE result files; empty: a fresh temporary folder (fast) or ../results/notebook-04 (full)"""),
+    ("code", r"""%matplotlib inline
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from IPython.display import Markdown, display
+
+from dimp_core.data.benchmarks import load_dataset
+from dimp_core.data.synthetic import benchmark_plan
+from dimp_core.evaluation import evaluate, format_table, plot_curves, run_tracker
+from dimp_core.trackers import build_tracker
+from dimp_core.viz import benchmark as vb
+from dimp_core.viz.figures import savefig
+
+if preset not in ("fast", "full"):
+    raise ValueError(f"preset must be 'fast' or 'full', got {preset!r}")
+FAST = {"num_sequences": 3, "num_frames": 30, "case_before": 20, "case_after": 10}
+figures = Path(figures_dir)
+figures.mkdir(parents=True, exist_ok=True)
+Path(record_path).parent.mkdir(parents=True, exist_ok=True)
+temporary = not results_dir and preset == "fast"  # removed at the end
+results = Path(results_dir or (tempfile.mkdtemp(prefix="dimp-04-") if temporary else "../results/notebook-04"))
+print(f"preset {preset!r}; result files in {results}")"""),
+    ("md", r"""## 1. The benchmark
+
+24 test sequences of 100-150 frames at 480 x 360, each carrying 2-4 of 12 attribute labels (distractors,
+occlusions, fast motion, ...). `load_dataset("synth-test")` generates them on first use (about a minute) and
+reads them in the OTB layout. The fast preset keeps the first sequences' first frames; their attribute labels
+stay, although an attribute's event may come after the cut."""),
+    ("code", r"""full = load_dataset("synth-test")
+dataset = vb.subset(full, FAST["num_sequences"], FAST["num_frames"]) if preset == "fast" else full
+for seq in dataset:
+    print(f"{seq.name}: {len(seq):3d} frames, {', '.join(seq.attributes)}")
+print(f"{len(dataset)} sequences, {sum(len(s) for s in dataset)} frames")"""),
+    ("md", r"""## 2. Which trackers can run
+
+A learned tracker runs on the project's shipped weights (`data/weights/<name>.safetensors`); one whose weights
+are not there yet is skipped, with the reason, rather than run with an untrained network."""),
+    ("code", r"""candidates = ["siamfc", "atom", "dimp", "opencv-csrt", "opencv-kcf"]
+trackers, skipped = vb.available_trackers(candidates)
+for name, reason in skipped.items():
+    print(f"skipped {name}: {reason}")
+print("evaluating:", ", ".join(trackers))"""),
+    ("md", r"""## 3. One-pass evaluation
+
+Each tracker starts from the ground truth of frame 1 (`init`) and runs to the end (`update`) without
+re-initialisation; `run_tracker` writes one result file per sequence and skips sequences whose complete file is
+already there (the full preset keeps its files in `results/notebook-04` and reruns a tracker whose weights are
+newer than its files). With IoU$_i$ the overlap of the predicted and
+true boxes in frame $i$, the success curve is $S(\tau) = \frac{1}{N} \#\{i : \text{IoU}_i > \tau\}$ on
+$\tau = 0, 0.05, \dots, 1$ and the **AUC** is its mean; the **precision** is the fraction of frames whose centre
+error is at most 20 px. Frames where the target is hidden count as failures for every tracker."""),
+    ("code", r"""for name in trackers:
+    reused, stale = vb.reusable_results(dataset, results, name)
+    start = time.perf_counter()
+    run_tracker(build_tracker(name), dataset, results, tracker_name=name, progress=False)
+    note = f" ({len(stale)} older than the weights, run again)" if stale else ""
+    print(f"{name:12s} reused {len(reused):2d} sequences, ran {len(dataset) - len(reused):2d}{note} "
+          f"in {time.perf_counter() - start:5.1f} s")
+summary = evaluate(dataset, results, trackers)"""),
+    ("code", r"""for kind in ("success", "precision"):
+    fig = plot_curves(summary, kind)
+    savefig(fig, figures, f"04_{kind}", dpi=120)
+    display(fig)"""),
+    ("md", r"""## 4. The table, overall and per attribute
+
+AUC per attribute averages the success curves of the sequences carrying that label (in brackets: how many).
+With few short sequences (fast preset) a column rests on one or two sequences; the full preset is the one to
+read conclusions from. FPS is left out: on a shared CPU it says little (notebook 05 measures speed)."""),
+    ("code", r"""display(Markdown(format_table(summary, fps=False)))
+fig = vb.plot_attribute_auc(summary)
+savefig(fig, figures, "04_attributes", dpi=120)
+fig"""),
+    ("md", r"""## 5. A distractor case study
+
+A look-alike (the target's sprite, recoloured by up to 12 % and rescaled by up to 15 %) crossing the target is
+the hardest case for a tracker that scores appearance: its score map gets a second peak. Both ATOM and DiMP
+learn their filter online against the background of the search area and flag a strong second peak as a
+*hard negative* (`localize_advanced`); the difference is how the filter is learned: ATOM regresses Gaussian
+labels with an L2 loss by Gauss-Newton/CG, DiMP runs its meta-learned optimiser on a learned hinge-like loss.
+
+The case is chosen by a rule fixed in advance, not by the outcome: the test sequence labelled `distractors`
+with the fewest other labels, and its first frame where a distractor's centre comes within half a target size
+of the target's (the scene knows the distractors' boxes). Both trackers start from the ground truth at the
+window's first frame (the sequence's first frame unless the fast preset cuts it)."""),
+    ("code", r"""plan = {spec.name: spec for spec in benchmark_plan("test")}
+case = min((s for s in full if "distractors" in s.attributes), key=lambda s: (len(s.attributes), s.name))
+spec = plan[case.name]
+target, distractors = vb.scene_boxes(spec.seed, "test", spec.attributes, spec.num_frames)
+assert np.allclose(target, case.ground_truth, atol=0.01), "the scene must match the files on disk"
+distance = vb.distractor_distance(target, distractors)
+t_case = vb.first_approach(distance, case.visible)
+if preset == "fast":
+    start, stop = max(0, t_case - FAST["case_before"]), min(len(case), t_case + FAST["case_after"] + 1)
+else:
+    start, stop = 0, len(case)
+print(f"{case.name} ({', '.join(case.attributes)}): {len(distractors)} distractors; first within half a target size "
+      f"at frame {t_case + 1} ({distance[t_case]:.2f} target sizes); tracking frames {start + 1}..{stop}")"""),
+    ("code", r"""case_trackers = {name: build_tracker(name) for name in ("atom", "dimp") if name in trackers}
+runs = vb.track_side_by_side(case_trackers, case, start, stop)
+kinds = {name: vb.tracker_kind(tracker) for name, tracker in case_trackers.items()}
+fig = vb.plot_distractor_case(case, t_case, runs, kinds, distractors, distance)
+savefig(fig, figures, "04_distractor_case", dpi=110)
+fig"""),
+    ("code", r"""case_record = {"sequence": case.name, "frame": t_case, "distance": float(distance[t_case]),
+               "window": [start, stop], "iou": {}, "flag": {}, "map_shape": {}, "mean_iou_after": {}}
+for name, run in runs.items():
+    iou = vb.window_iou(run, case)
+    row = run.at(t_case)
+    case_record["iou"][name] = float(iou[row])
+    case_record["flag"][name] = run.flags[row]
+    case_record["map_shape"][name] = list(run.score_maps[row].shape)
+    case_record["mean_iou_after"][name] = float(np.nanmean(iou[row:]))
+    print(f"{name}: frame {t_case + 1} IoU {iou[row]:.2f} ({run.flags[row]}); mean IoU from there to frame {stop}: "
+          f"{np.nanmean(iou[row:]):.2f}; hard negatives in the run: {run.flags.count('hard_negative')}")"""),
+    ("md", r"""## 6. Record
+
+The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
+    ("code", r"""record = {
+    "preset": preset,
+    "dataset": summary["dataset"],
+    "sequences": [seq.name for seq in dataset],
+    "frames": sum(len(seq) for seq in dataset),
+    "trackers": trackers,
+    "skipped": skipped,
+    "auc": {name: summary["trackers"][name]["auc"] for name in trackers},
+    "precision": {name: summary["trackers"][name]["precision"] for name in trackers},
+    "attributes": {name: {a: v["auc"] for a, v in summary["trackers"][name]["attributes"].items()}
+                   for name in trackers},
+    "case": case_record,
+    "figures": sorted(p.name for p in figures.glob("04_*.png")),
+}
+Path(record_path).write_text(json.dumps(record, indent=1) + "\n")
+if temporary:
+    shutil.rmtree(results)
+print(json.dumps({k: record[k] for k in ("trackers", "auc", "precision")}, indent=1))"""),
+]
+
+
+def build() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for i, (kind, source) in enumerate(CELLS):
+        cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
+        if kind == "params":
+            cell.metadata["tags"] = ["parameters"]
+        cell["id"] = f"04-{i:02d}"
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+if __name__ == "__main__":
+    nb = build()
+    nbformat.validate(nb)
+    OUT.write_text(nbformat.writes(nb) + "\n")
+    print(f"wrote {OUT}")
