@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/make_eval_table.py [--trackers dimp,atom,opencv-csrt,opencv-kcf] [--out results/synth-test]
+    python tools/make_eval_table.py [--trackers dimp,atom,siamfc,opencv-csrt,opencv-kcf] [--out results/synth-test]
 
 Runs ``dimp eval --trackers ... --dataset synth-test --out results/synth-test``; sequences whose result
 files already exist are read, not re-run, so a second call only re-scores. The markdown table of the
@@ -39,9 +39,26 @@ def replace_section(text: str, body: str) -> str:
     return f"{head}{START}\n{body.strip()}\n{END}{tail}"
 
 
+def drop_stale_results(out: Path, trackers: list[str]) -> None:
+    """Result files are reused by ``dimp eval``; those older than a tracker's shipped weights are deleted first."""
+    from dimp_core.trackers import shipped_weights
+
+    for name in trackers:
+        try:
+            weights = shipped_weights(name)
+        except (FileNotFoundError, KeyError, ValueError):
+            continue
+        folder = out / "results" / name
+        if weights.exists() and folder.exists() and any(
+                f.stat().st_mtime < weights.stat().st_mtime for f in folder.iterdir()):
+            print(f"{name}: results older than {weights.name}; running it again")
+            for f in folder.iterdir():
+                f.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trackers", default="dimp,atom,opencv-csrt,opencv-kcf")
+    parser.add_argument("--trackers", default="dimp,atom,siamfc,opencv-csrt,opencv-kcf")
     parser.add_argument("--out", default=str(ROOT / "results" / "synth-test"))
     parser.add_argument("--readme", default=str(ROOT / "README.md"))
     args = parser.parse_args(argv)
@@ -51,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from dimp_core.cli import main as dimp
     from dimp_core.evaluation import format_table
+
+    drop_stale_results(Path(args.out), args.trackers.split(","))
 
     status = dimp(["eval", "--trackers", args.trackers, "--dataset", "synth-test", "--out", args.out])
     if status != 0:

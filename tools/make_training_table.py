@@ -6,7 +6,8 @@ Usage (from the repository root)::
 
 Reads each ``data/weights/<tracker>.safetensors`` (its metadata: preset, steps, seed, wall time) and the
 run's log ``data/weights/<tracker>.log.jsonl`` (copied from ``results/train/<tracker>-<preset>/log.jsonl``
-by the run that produced the weights), and replaces the text between ``<!-- train-table:start -->`` and
+by the run that produced the weights), plus earlier runs kept as ``data/runs/<name>.meta.json`` (the weights'
+metadata) and ``data/runs/<name>.log.jsonl``, and replaces the text between ``<!-- train-table:start -->`` and
 ``<!-- train-table:end -->`` in README.md.
 """
 
@@ -20,19 +21,26 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- train-table:start -->", "<!-- train-table:end -->"
 
 
+def row(meta: dict, log_path: Path, shipped: bool) -> str:
+    log = [json.loads(line) for line in log_path.read_text().splitlines()]
+    val = ", ".join(f"{e['step']}: {e['val_auc']:.1f}" for e in log if "val_auc" in e)
+    cfg = meta["config"]
+    steps = meta.get("steps_done", cfg["steps"])
+    return (f"| `{meta['tracker']}` | {'yes' if shipped else 'no'} | {cfg['preset']}, {steps} x {cfg['batch_size']}, "
+            f"{meta['seed']} | {meta.get('hardware', meta.get('device', '?'))} | {meta['wall_time_s'] / 60:.1f} min "
+            f"| {val} |")
+
+
 def table() -> str:
     from dimp_core import checkpoints
 
-    rows = ["| tracker | preset, steps x batch, seed | hardware | wall time | validation AUC (step: AUC) |",
-            "|---|---|---|---:|---|"]
+    rows = ["| tracker | shipped | preset, steps x batch, seed | hardware | wall time | validation AUC (step: AUC) |",
+            "|---|---|---|---|---:|---|"]
     for weights in sorted((ROOT / "data" / "weights").glob("*.safetensors")):
-        meta = checkpoints.load_checkpoint_info(weights)
-        log = [json.loads(line) for line in weights.with_suffix(".log.jsonl").read_text().splitlines()]
-        val = ", ".join(f"{e['step']}: {e['val_auc']:.1f}" for e in log if "val_auc" in e)
-        cfg = meta["config"]
-        steps = meta.get("steps_done", cfg["steps"])
-        rows.append(f"| `{meta['tracker']}` | {cfg['preset']}, {steps} x {cfg['batch_size']}, {meta['seed']} "
-                    f"| {meta.get('hardware', meta.get('device', '?'))} | {meta['wall_time_s'] / 60:.1f} min | {val} |")
+        rows.append(row(checkpoints.load_checkpoint_info(weights), weights.with_suffix(".log.jsonl"), True))
+    for meta_path in sorted((ROOT / "data" / "runs").glob("*.meta.json")):
+        log_path = meta_path.with_name(meta_path.name.replace(".meta.json", ".log.jsonl"))
+        rows.append(row(json.loads(meta_path.read_text()), log_path, False))
     return "\n".join(rows)
 
 
