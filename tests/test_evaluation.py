@@ -155,8 +155,9 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
     import sys
     import types
 
-    spec = importlib.util.spec_from_file_location("make_eval_table", Path(__file__).parents[1] / "tools" /
-                                                  "make_eval_table.py")
+    tools = Path(__file__).parents[1] / "tools"
+    monkeypatch.syspath_prepend(str(tools))  # the scripts import their sibling readme_section
+    spec = importlib.util.spec_from_file_location("make_eval_table", tools / "make_eval_table.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     root = make_square_otb(tmp_path / "synth")
@@ -164,11 +165,13 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
     fake.ensure_benchmark = lambda split: root
     monkeypatch.setitem(sys.modules, "dimp_core.data.synthetic", fake)
     readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\ntext\n\n{tool.START}\nold table\n{tool.END}\n\nafter\n")
+    readme.write_text("# title\n\ntext\n\n<!-- eval-table:start -->\nold table\n<!-- eval-table:end -->\n\nafter\n")
     assert tool.main(["--trackers", "opencv-kcf", "--out", str(tmp_path / "eval"), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("# title\n\ntext\n\n<!-- eval-table:start -->\n## Results")
     assert text.endswith("<!-- eval-table:end -->\n\nafter\n")
     assert "old table" not in text and "| opencv-kcf |" in text
+    from readme_section import replace_section
+
     with pytest.raises(ValueError, match="exactly one"):
-        tool.replace_section("no markers", "body")
+        replace_section("no markers", "eval-table", "body")

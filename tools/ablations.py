@@ -33,8 +33,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from readme_section import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -->"
 
 # variant -> (tracker trained, TrainConfig changes, network options, what it changes)
 VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
@@ -130,15 +131,6 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write_readme(data: dict[str, Any], readme: Path = ROOT / "README.md") -> None:
-    text = readme.read_text()
-    if text.count(START) != 1 or text.count(END) != 1:
-        raise ValueError(f"README must hold exactly one {START} ... {END} pair")
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{table(data)}\n{END}{tail}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -172,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {args.json}: {', '.join(data['variants'])}")
     else:
-        write_readme(json.loads(Path(args.json).read_text()))
+        write_section("ablation-table", table(json.loads(Path(args.json).read_text())))
         print("updated the ablation table in README.md")
     return 0
 

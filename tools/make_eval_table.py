@@ -19,8 +19,9 @@ import json
 import sys
 from pathlib import Path
 
+from readme_section import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- eval-table:start -->", "<!-- eval-table:end -->"
 
 
 def generator_available() -> bool:
@@ -28,15 +29,6 @@ def generator_available() -> bool:
         return hasattr(importlib.import_module("dimp_core.data.synthetic"), "ensure_benchmark")
     except ImportError:
         return False
-
-
-def replace_section(text: str, body: str) -> str:
-    """``text`` with everything between the markers replaced by ``body``."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"README must hold exactly one {START} ... {END} pair, in that order")
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    return f"{head}{START}\n{body.strip()}\n{END}{tail}"
 
 
 def drop_stale_results(out: Path, trackers: list[str]) -> None:
@@ -85,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         format_table(summary, fps=False),
     ])
     readme = Path(args.readme)
-    readme.write_text(replace_section(readme.read_text(), body))
+    write_section("eval-table", body, readme)
     print(f"updated the table in {readme}")
     return 0
 

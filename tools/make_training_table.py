@@ -17,8 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+from readme_section import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- train-table:start -->", "<!-- train-table:end -->"
 
 
 def row(meta: dict, log_path: Path, shipped: bool) -> str:
@@ -45,14 +46,8 @@ def table() -> str:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if text.count(START) != 1 or text.count(END) != 1:
-        raise ValueError(f"README must hold exactly one {START} ... {END} pair")
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    readme.write_text(f"{head}{START}\n{table()}\n{END}{tail}")
-    print(f"updated the training table in {readme}")
+    write_section("train-table", table())
+    print("updated the training table in README.md")
     return 0
 
 
