@@ -248,3 +248,31 @@ def test_cuda_matches_cpu() -> None:
 def test_bad_input_raises(features, rois, output_size, scale, match) -> None:
     with pytest.raises(ValueError, match=match):
         prroi_pool2d(features, rois, output_size, scale)
+
+
+def test_gradcheck_single_map_fast_path() -> None:
+    """One feature map (tracking): no per-roi copies, the same derivatives."""
+    out_h, out_w, scale = 2, 3, 0.5
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(1, 2, HEIGHT, WIDTH, generator=generator, dtype=torch.float64, requires_grad=True)
+    coords = (torch.tensor(GRAD_BOXES, dtype=torch.float64) / scale).requires_grad_()
+
+    def pool(feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        return prroi_pool2d(feats, torch.cat([torch.zeros(len(GRAD_BOXES), 1, dtype=torch.float64), boxes], dim=1),
+                            (out_h, out_w), scale)
+
+    assert torch.autograd.gradcheck(pool, (features, coords), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_gradcheck_square_map_and_bins() -> None:
+    """A square map with square bins (the IoU-Net's case) takes the path that treats both axes at once."""
+    generator = torch.Generator().manual_seed(6)
+    features = torch.randn(1, 2, 8, 8, generator=generator, dtype=torch.float64, requires_grad=True)
+    coords = torch.tensor([[2.6, 1.4, 12.4, 11.0], [-2.9, -0.7, 6.7, 5.0]], dtype=torch.float64, requires_grad=True)
+
+    def pool(feats: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        return prroi_pool2d(feats, torch.cat([torch.zeros(2, 1, dtype=torch.float64), boxes], dim=1), 3, 0.5)
+
+    assert torch.autograd.gradcheck(pool, (features, coords), eps=1e-6, atol=1e-6, rtol=1e-4)
+    expected = torch.tensor(_midpoint_average(features[0].detach().numpy(), (1.3, 0.7, 6.2, 5.5), 3, 3))
+    torch.testing.assert_close(pool(features, coords)[0].detach(), expected, atol=1e-4, rtol=0)

@@ -50,6 +50,8 @@ from torch import Tensor
 
 from dimp_core.geometry import PatchFrame, sample_patch
 from dimp_core.nets.dimpnet import ATOMNet, normalize_image
+from dimp_core.profiling import accel
+from dimp_core.profiling.timer import stage
 from dimp_core.trackers.atom_classifier import (
     apply_filter,
     fourier_upsample,
@@ -64,8 +66,14 @@ from dimp_core.trackers.augmentation import AugmentationParams, dropout_copies
 from dimp_core.trackers.base import Tracker
 from dimp_core.trackers.localization import LocalizationParams, localize_advanced
 from dimp_core.trackers.memory import SampleMemory
-from dimp_core.trackers.refinement import RefinementParams
-from dimp_core.trackers.target import TargetState, first_frame_samples, iou_modulation, refine_target
+from dimp_core.trackers.refinement import RefinementParams, optimize_boxes
+from dimp_core.trackers.target import (
+    TargetState,
+    first_frame_samples,
+    iou_modulation,
+    iou_test_features,
+    refine_target,
+)
 
 ATOM_AUGMENTATION = AugmentationParams(
     blur_sigmas=((2.0, 0.2), (0.2, 2.0), (3.0, 1.0), (1.0, 3.0), (2.0, 2.0)),
@@ -110,6 +118,9 @@ class ATOMParams:
     update_scale_when_uncertain: bool = True
     target_inside_ratio: float = 0.2  # the centre may leave the image by at most (0.5 - 0.2) target sizes
     seed: int = 0  # for the augmentation shifts, dropout, initial P and f, and jittered boxes
+    # speed knobs, as DiMPParams' (rounding only)
+    fuse_batchnorm: bool = True  # BatchNorm folded into the convolutions of an inference copy of the network
+    channels_last: bool = True  # NHWC weights and patches
 
 
 class ATOMTracker(Tracker):
@@ -120,18 +131,21 @@ class ATOMTracker(Tracker):
     def __init__(self, net: ATOMNet, params: ATOMParams = ATOMParams(), device: torch.device | str = "cpu",
                  name: str = "atom") -> None:
         super().__init__()
-        self.net = net.to(device).eval()
         self.params, self.device, self.name = params, torch.device(device), name
+        self.net = accel.inference_copy(net, self.device, params.fuse_batchnorm, params.channels_last)
         self.feature_layer = net.bb_regressor_layers[1]  # the stride-16 layer (ResNet-18 layer3)
-        for p in self.net.parameters():
-            p.requires_grad_(False)
 
     # ------------------------------------------------------------------- helpers
 
     def _features(self, patches: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """(B, 3, S, S) patches in [0, 255] -> backbone features and RMS-normalised x (B, C, h, w)."""
-        feat = self.net.extract_backbone_features(normalize_image(patches.to(self.device)))
-        return feat, rms_normalize(feat[self.feature_layer])
+        images = normalize_image(patches.to(self.device))
+        if self.params.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with stage("backbone"):
+            feat = self.net.extract_backbone_features(images)
+        with stage("classification_features"):
+            return feat, rms_normalize(feat[self.feature_layer])
 
     def _labels(self, boxes: Tensor) -> Tensor:
         """Gaussian labels (M, h, w) at the centres of (M, 4) patch boxes."""
@@ -180,29 +194,37 @@ class ATOMTracker(Tracker):
     def track(self, image: np.ndarray) -> np.ndarray:
         p, state = self.params, self.state
         self.frame_num += 1
-        im = torch.from_numpy(image).permute(2, 0, 1)
-        patch, frame = sample_patch(im, (float(state.center[0]), float(state.center[1])), state.scale,
-                                    p.image_sample_size)
+        with stage("patch_extraction"):
+            im = torch.from_numpy(image).permute(2, 0, 1)
+            patch, frame = sample_patch(im, (float(state.center[0]), float(state.center[1])), state.scale,
+                                        p.image_sample_size)
         feat, x = self._features(patch[None])
-        x = project(x, self.projection)  # (1, D, h, w)
-        raw = apply_filter(x, self.filter)[0]  # (h, w)
-        up = p.score_upsample_factor
-        scores = fourier_upsample(raw, (up * p.image_sample_size,) * 2, p.score_nyquist_weight)
+        with stage("scoring"):
+            x = project(x, self.projection)  # (1, D, h, w)
+            raw = apply_filter(x, self.filter)[0]  # (h, w)
+            up = p.score_upsample_factor
+            scores = fourier_upsample(raw, (up * p.image_sample_size,) * 2, p.score_nyquist_weight)
 
         # localisation on the upsampled map: one cell = 1 / up patch pixels; index j looks at patch pixel
         # j / up - 0.5, i.e. the map's centre (size - 1) / 2 is half a cell right of the patch centre
         cell = frame.scale / up
         prev = (state.center - torch.tensor(frame.center, dtype=torch.float64)) / cell + 0.5
-        loc = localize_advanced(scores.float().cpu(), (float(prev[0]), float(prev[1])),
-                                (float(state.size[0] / cell), float(state.size[1] / cell)), p.localization)
+        with stage("localization"):
+            loc = localize_advanced(scores.float().cpu(), (float(prev[0]), float(prev[1])),
+                                    (float(state.size[0] / cell), float(state.size[1] / cell)), p.localization)
         candidates = None
         if loc.flag != "not_found":
             disp = torch.tensor(loc.displacement, dtype=torch.float64) - 0.5
             state.move_to(torch.tensor(frame.center, dtype=torch.float64) + disp * cell, p.target_inside_ratio)
             if p.use_iou_net:
                 update_scale = p.update_scale_when_uncertain or loc.flag != "uncertain"
-                candidates = refine_target(self.net, self.modulation, feat, frame, state, p.refinement,
-                                           self.generator, update_scale)
+                with stage("iou_features"):
+                    iou_feat = iou_test_features(self.net, feat)
+                with stage("iou_refinement"):
+                    candidates = refine_target(
+                        lambda boxes: optimize_boxes(self.net.bb_regressor, self.modulation, iou_feat, boxes,
+                                                     p.refinement),
+                        frame, state, p.refinement, self.generator, update_scale, self.device)
 
         if p.update_classifier:
             self._update_classifier(x[0], frame, loc.flag)
@@ -216,11 +238,13 @@ class ATOMTracker(Tracker):
         p = self.params
         hard = flag == "hard_negative"
         if flag in ("normal", "hard_negative"):
-            box_in_patch = frame.box_to_patch(self.state.box()).float().to(self.device)
-            self.memory.add(sample, box_in_patch, p.hard_negative_learning_rate if hard else None)
+            with stage("memory_update"):
+                box_in_patch = frame.box_to_patch(self.state.box()).float().to(self.device)
+                self.memory.add(sample, box_in_patch, p.hard_negative_learning_rate if hard else None)
         num_iter = p.hard_negative_cg_iter if hard else (p.cg_iter if (self.frame_num - 1) % p.train_skipping == 0
                                                          else 0)
         if num_iter > 0:
-            samples, boxes, weights = self.memory.stored()
-            self.filter, _ = train_filter(samples, self._labels(boxes), weights, self.filter, p.filter_reg,
-                                          p.mlu_min, num_iter)
+            with stage("optimizer"):
+                samples, boxes, weights = self.memory.stored()
+                self.filter, _ = train_filter(samples, self._labels(boxes), weights, self.filter, p.filter_reg,
+                                              p.mlu_min, num_iter)

@@ -7,7 +7,10 @@ pytracking ``refine_target_box`` / ``optimize_boxes_default``. Starting from the
 
 in (x, y, w, h) patch coordinates (the gradient scaled by the box size, so a step is relative). Boxes
 with extreme aspect ratios are dropped, and the mean of the ``iounet_k`` boxes with the highest predicted
-IoU is the new target box. All boxes are refined in one batch: one forward and one backward pass per step.
+IoU is the new target box. All boxes are refined in one batch on the one feature map of the frame: one
+forward and one backward pass per step (``batched=False`` refines them one by one, the naive way, to show
+what batching buys). The modulated test features z_test * c(x0, B0) do not depend on the boxes and are
+computed once per frame.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class RefinementParams:
     box_refinement_step_decay: float = 1.0  # gamma is multiplied by this after each step
     maximal_aspect_ratio: float = 6.0  # keep boxes with 1/6 < w/h < 6
     iounet_k: int = 3  # average of the top-k boxes
+    batched: bool = True  # all boxes in one forward/backward pass per step (False: one box at a time)
 
 
 def jittered_boxes(box: Tensor, params: RefinementParams, generator: torch.Generator | None = None) -> Tensor:
@@ -54,8 +58,11 @@ def optimize_boxes(iounet: IoUNet, modulation: tuple[Tensor, Tensor], iou_feat: 
                    boxes: Tensor, params: RefinementParams) -> tuple[Tensor, Tensor]:
     """Gradient ascent on the predicted IoU of each box.
 
+    The gradient dIoU/dB comes in closed form (:meth:`~dimp_core.nets.iounet.IoUNet.predict_iou_and_box_grad`,
+    the numbers autograd would give), so this runs the same in ``torch.inference_mode`` and records nothing.
+
     Args:
-        iounet: the IoU-Net (its parameters' gradients are not needed and not touched).
+        iounet: the IoU-Net (eval mode).
         modulation: two (1, D) modulation vectors of the target.
         iou_feat: two (1, D, H, W) test-branch feature maps of the current patch.
         boxes: (P, 4) starting boxes in patch pixels.
@@ -64,16 +71,23 @@ def optimize_boxes(iounet: IoUNet, modulation: tuple[Tensor, Tensor], iou_feat: 
         (P, 4) refined boxes and (P,) the IoU predicted for each at the last forward pass (before its last
         step, as the reference).
     """
+    modulated = iounet.modulate(modulation, iou_feat)  # (1, D, H, W) each, fixed for the frame
+    if params.batched:
+        return _ascend(iounet, modulated, boxes, params)
+    out = [_ascend(iounet, modulated, box[None], params) for box in boxes]  # one box at a time
+    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+
+
+def _ascend(iounet: IoUNet, modulated: tuple[Tensor, Tensor], boxes: Tensor,
+            params: RefinementParams) -> tuple[Tensor, Tensor]:
+    """``box_refinement_iter`` gradient-ascent steps of (P, 4) boxes on one frame's modulated features."""
     step = params.box_refinement_step_length
     out = boxes.reshape(1, -1, 4)
     iou = torch.zeros(boxes.shape[0], device=boxes.device)
     for _ in range(params.box_refinement_iter):
-        b = out.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            pred = iounet.predict_iou(modulation, iou_feat, b)  # (1, P)
-            (grad,) = torch.autograd.grad(pred.sum(), b)
-        out = (b + step * grad * b[:, :, 2:].repeat(1, 1, 2)).detach()
-        iou = pred.detach().reshape(-1)
+        pred, grad = iounet.predict_iou_and_box_grad(modulated, out)  # (1, P), (1, P, 4)
+        out = out + step * grad * out[:, :, 2:].repeat(1, 1, 2)
+        iou = pred.reshape(-1)
         step *= params.box_refinement_step_decay
     return out.reshape(-1, 4), iou
 

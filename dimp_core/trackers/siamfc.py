@@ -62,6 +62,8 @@ import torch
 from dimp_core.geometry import cxcywh_to_xywh, xywh_to_cxcywh
 from dimp_core.nets.dimpnet import normalize_image
 from dimp_core.nets.siamfc import SiamFCNet
+from dimp_core.profiling import accel
+from dimp_core.profiling.timer import stage
 from dimp_core.trackers.base import Tracker
 
 
@@ -86,6 +88,9 @@ class SiamFCParams:
     not_found_threshold: float | None = None  # raw peak below this -> flag 'not_found'; None: never
     min_target_size: float = 4.0  # the target's shorter side never shrinks below this (px)
     seed: int = 0  # seeds the initialisation of an untrained network (weights='random') only
+    # speed knobs, as DiMPParams' (rounding only)
+    fuse_batchnorm: bool = True  # BatchNorm folded into the convolutions of an inference copy of the network
+    channels_last: bool = True  # NHWC weights and crops
 
 
 # --------------------------------------------------------------------------- crops
@@ -265,10 +270,8 @@ class SiamFCTracker(Tracker):
         super().__init__()
         if net.input_normalization not in ("raw255", "imagenet"):
             raise ValueError(f"unknown input normalisation {net.input_normalization!r}; expected raw255 or imagenet")
-        self.net = net.to(device).eval()
         self.params, self.device, self.name = params, torch.device(device), name
-        for w in self.net.parameters():
-            w.requires_grad_(False)
+        self.net = accel.inference_copy(net, self.device, params.fuse_batchnorm, params.channels_last)
 
     # ------------------------------------------------------------------- helpers
 
@@ -277,11 +280,16 @@ class SiamFCTracker(Tracker):
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float()  # RGB in [0, 255]
         if self.net.input_normalization == "imagenet":
             x = normalize_image(x)
+        if self.params.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net.embed(x)
 
     def _responses(self, crops: np.ndarray) -> np.ndarray:
         """(S, 255, 255, 3) search crops -> (S, h, w) raw responses against the exemplar kernel."""
-        return self.net.correlate(self.kernel, self._embed(crops))[:, 0].float().cpu().numpy()
+        with stage("backbone"):
+            x = self._embed(crops)
+        with stage("scoring"):
+            return self.net.correlate(self.kernel, x)[:, 0].float().cpu().numpy()
 
     def _target_size(self) -> np.ndarray:
         return self.base_size * self.scale
@@ -322,10 +330,12 @@ class SiamFCTracker(Tracker):
     def track(self, image: np.ndarray) -> np.ndarray:
         p = self.params
         search_sides = self.base_search_side * self.scale * self.factors  # (S,) image pixels
-        crops = np.stack([crop_and_resize(image, self.center, side, p.instance_size, self.mean_color)
-                          for side in search_sides])
+        with stage("patch_extraction"):
+            crops = np.stack([crop_and_resize(image, self.center, side, p.instance_size, self.mean_color)
+                              for side in search_sides])
         responses = self._responses(crops)  # (S, 17, 17)
-        loc = locate_target(responses, search_sides, p)
+        with stage("localization"):
+            loc = locate_target(responses, search_sides, p)
 
         lost = p.not_found_threshold is not None and loc.raw_peak < p.not_found_threshold
         if not lost:

@@ -9,6 +9,7 @@ chosen so that the patch covers ``search_area_scale`` (5) target sizes: scale = 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 
 from dimp_core.geometry import PatchFrame, cxcywh_to_xywh, sample_patch
 from dimp_core.trackers.augmentation import AugmentationParams, augment
-from dimp_core.trackers.refinement import RefinementParams, jittered_boxes, optimize_boxes, select_box
+from dimp_core.trackers.refinement import RefinementParams, jittered_boxes, select_box
 
 
 @dataclass
@@ -90,19 +91,25 @@ def iou_modulation(net: nn.Module, feat: dict[str, Tensor], box: Tensor) -> tupl
     return modulation[0].reshape(1, -1), modulation[1].reshape(1, -1)
 
 
-def refine_target(net: nn.Module, modulation: tuple[Tensor, Tensor], feat: dict[str, Tensor], frame: PatchFrame,
-                  state: TargetState, params: RefinementParams, generator: torch.Generator,
-                  update_scale: bool) -> np.ndarray:
+def iou_test_features(net: nn.Module, feat: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """The IoU-Net's test-branch feature maps (1, D, H, W) of one frame's backbone features."""
+    return net.bb_regressor.get_iou_feat(net.iou_features(feat))
+
+
+def refine_target(optimize: Callable[[Tensor], tuple[Tensor, Tensor]], frame: PatchFrame, state: TargetState,
+                  params: RefinementParams, generator: torch.Generator, update_scale: bool,
+                  device: torch.device) -> np.ndarray:
     """IoU-Net refinement of the state's position and size (pytracking ``refine_target_box``).
 
-    The current box and its jittered copies climb the predicted IoU; the mean of the top-k becomes the new
-    box. Returns all refined candidate boxes in image pixels (for visualisation).
+    The current box and its jittered copies climb the predicted IoU (``optimize``: (P, 4) boxes in patch
+    pixels -> refined boxes and their IoU, :func:`~dimp_core.trackers.refinement.optimize_boxes` on this
+    frame's features); the mean of the top-k becomes the new box. Returns all refined candidate boxes in
+    image pixels (for visualisation).
     """
-    device = next(net.parameters()).device
     boxes = jittered_boxes(frame.box_to_patch(state.box()).float(), params, generator).to(device)
-    iou_feat = net.bb_regressor.get_iou_feat(net.iou_features(feat))
-    refined, iou = optimize_boxes(net.bb_regressor, modulation, iou_feat, boxes, params)
-    chosen = select_box(refined.cpu(), iou.cpu(), params)
+    refined, iou = optimize(boxes)
+    refined, iou = refined.cpu(), iou.cpu()
+    chosen = select_box(refined, iou, params)
     if chosen is not None:
         state.set_box(frame.box_to_image(chosen[0].double()), update_scale)
-    return frame.box_to_image(refined.cpu().double()).numpy()
+    return frame.box_to_image(refined.double()).numpy()
