@@ -216,3 +216,11 @@ def test_cuda_graphs_give_the_eager_boxes(frames_box):
     graphed = _track(graphed_tracker, frames, box)
     assert graphed_tracker.graph_status == "on"
     np.testing.assert_allclose(graphed, eager, atol=1e-2)
+
+
+def test_build_tracker_takes_a_named_preset():
+    fast = build_tracker("dimp", weights="random", preset="fast", net_opt_iter=7)
+    assert fast.params.autocast == "bf16" and fast.params.refinement.box_refinement_iter == 3
+    assert fast.params.net_opt_iter == 7  # explicit parameters win over the preset
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_tracker("dimp", weights="random", preset="fastest")

@@ -94,9 +94,13 @@ def _architecture(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def _dimp(name: str) -> Callable[..., Tracker]:
-    def build(device: Any = None, weights: Any = None, **params: Any) -> Tracker:
-        from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
+    def build(device: Any = None, weights: Any = None, preset: str | None = None, **params: Any) -> Tracker:
+        """``preset``: a named parameter set of ``dimp_core.trackers.dimp.PRESETS`` ('reference', 'fast');
+        explicit parameters override it."""
+        from dimp_core.trackers.dimp import DiMPParams, DiMPTracker, preset_params
 
+        if preset is not None:
+            params = {**preset_params(preset), **params}
         p = replace_params(DiMPParams(), params, name)
         return DiMPTracker(load_network(name, weights, p.seed), p, _device(device), name=name)
 

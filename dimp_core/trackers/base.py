@@ -75,7 +75,7 @@ def as_rgb_image(image: Any) -> np.ndarray:
 def check_init_box(box: Any, image_shape: tuple[int, ...]) -> np.ndarray:
     """Validate a first-frame box (x, y, w, h) against the image; return it as a float64 array."""
     try:
-        b = np.asarray(box, dtype=np.float64).reshape(-1)
+        b = np.array(box, dtype=np.float64).reshape(-1)  # a copy: callers may pass read-only arrays
     except (TypeError, ValueError) as err:
         raise TrackerInputError(f"box must be 4 numbers (x, y, w, h), got {box!r}") from err
     if b.shape != (4,) or not np.all(np.isfinite(b)):
