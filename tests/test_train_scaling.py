@@ -39,9 +39,14 @@ def test_worker_batches_equal_the_in_process_ones():
     config = preset("dimp", "smoke", steps=3, num_workers=1, image_sample_size=96)
     pool = make_pool("train", 2, 12, (160, 120), progress=False)
     direct = StepBatches(pool, config, rank=0)
-    for step, batch in enumerate(batches(pool, config, rank=0, start=0)):
-        for key, value in vars(batch).items():
-            torch.testing.assert_close(value, getattr(direct[step], key), rtol=0, atol=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # workers run one thread; the batches must not depend on this process's count
+    try:
+        for step, batch in enumerate(batches(pool, config, rank=0, start=0)):
+            for key, value in vars(batch).items():
+                torch.testing.assert_close(value, getattr(direct[step], key), rtol=0, atol=0)
+    finally:
+        torch.set_num_threads(threads)
     assert step == 2
 
 

@@ -89,10 +89,15 @@ class StepBatches(torch.utils.data.Dataset):
         c = self.config
         rng = np.random.default_rng([c.seed, self.rank, step])
         sequences = [self.pool[i] for i in rng.integers(len(self.pool), size=c.batch_size)]
-        if c.tracker == "siamfc":
-            pairs = [siamfc_example(s, c, rng) for s in sequences]
-            return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-        return collate([dimp_example(s, c, self.params, rng) for s in sequences])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # DataLoader workers run one thread: the same rounding in this process
+        try:
+            if c.tracker == "siamfc":
+                pairs = [siamfc_example(s, c, rng) for s in sequences]
+                return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+            return collate([dimp_example(s, c, self.params, rng) for s in sequences])
+        finally:
+            torch.set_num_threads(threads)
 
 
 def batches(pool: list[PoolSequence], config: TrainConfig, rank: int, start: int) -> torch.utils.data.DataLoader:
