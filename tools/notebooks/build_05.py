@@ -6,11 +6,7 @@ Cell ids are fixed (``05-00``, ``05-01``, ...), so regenerating an unchanged not
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-
-OUT = Path(__file__).resolve().parents[2] / "notebooks" / "05_fps_profiling.ipynb"
+from nbbuild import write
 
 CELLS: list[tuple[str, str]] = [
     ("md", r"""# 05 · Where the frames per second go: profiling DiMP on CPU and GPU
@@ -183,21 +179,5 @@ print(json.dumps({label: round(v["fps"], 1) for label, v in record["live"].items
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    for i, (kind, source) in enumerate(CELLS):
-        cell = nbformat.v4.new_markdown_cell(source) if kind == "md" else nbformat.v4.new_code_cell(source)
-        if kind == "params":
-            cell.metadata["tags"] = ["parameters"]
-        cell["id"] = f"05-{i:02d}"
-        nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 if __name__ == "__main__":
-    nb = build()
-    nbformat.validate(nb)
-    OUT.write_text(nbformat.writes(nb) + "\n")
-    print(f"wrote {OUT}")
+    write(CELLS, "05_fps_profiling")
