@@ -452,7 +452,7 @@ def load_image_folder(path: str | Path, init_box: ArrayLike, name: str | None = 
 # --------------------------------------------------------------------------- load_dataset
 
 
-DATASET_KINDS = ("synth-test", "otb", "lasot", "got10k", "trackingnet")
+DATASET_KINDS = ("synth-test", "synth-val", "otb", "lasot", "got10k", "trackingnet")
 
 
 def detect_layout(root: Path) -> str:
@@ -476,13 +476,13 @@ def _split_suffix(rest: str) -> tuple[str, str]:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """A dataset from a spec: ``synth-test``, ``otb:PATH``, ``lasot:PATH``, ``got10k:PATH[:SPLIT]``
+    """A dataset from a spec: ``synth-test`` (``synth-val``: the split to select settings on), ``otb:PATH``, ``lasot:PATH``, ``got10k:PATH[:SPLIT]``
     (split ``val`` by default), ``trackingnet:PATH[:CHUNK]`` (chunk ``TEST`` by default) or a bare ``PATH``
     (layout detected by :func:`detect_layout`)."""
-    if spec == "synth-test":
+    if spec in ("synth-test", "synth-val"):
         from dimp_core.data.synthetic import ensure_benchmark  # written on first use
 
-        return load_otb(ensure_benchmark("test"), name="synth-test")
+        return load_otb(ensure_benchmark(spec.removeprefix("synth-")), name=spec)
     kind, sep, rest = spec.partition(":")
     if sep and kind == "otb":
         return load_otb(rest)

@@ -8,10 +8,12 @@ labels are ``ATTRIBUTES``. Rendering is described in :mod:`dimp_core.data.synthe
 
 Splits. ``train`` and ``test`` use disjoint source photos (``TRAIN_PHOTOS``, ``TEST_PHOTOS`` in
 :mod:`dimp_core.data.synthetic_assets`) and disjoint seeds: the random generator of a sequence is seeded with
-``(split, seed)``, so the same number gives unrelated sequences in the two splits, and the default seeds are
-``0, 1, ...`` for train and ``1000000, 1000001, ...`` for test.
+``(split, seed)``, so the same number gives unrelated sequences in the splits, and the default seeds are
+``0, 1, ...`` for train and ``1000000, 1000001, ...`` for test. ``val`` is the split to select on (training
+schedules, tracker settings) so that the test split is only ever reported: the train photos, but its own random
+stream (no scene, motion or target of a training sequence recurs), 24 sequences planned like the test ones.
 
-The default test benchmark (``benchmark_plan('test')``): 24 sequences of 100-150 frames at 480 x 360.
+The default test (and val) benchmark (``benchmark_plan('test')``): 24 sequences of 100-150 frames at 480 x 360.
 Sequence ``i`` has 2-4 attributes, ``ATTRIBUTES[(i + step j) % 12]`` for ``j = 0, 1, ...`` with ``step`` 5 for
 the first 12 sequences and 1 for the next 12 (``planned_test_attributes``), so every attribute labels at least 4
 sequences and no two sequences share the same set. Train sequences draw 2-4 attributes at random from their seed.
@@ -61,15 +63,15 @@ __all__ = [
 ]
 
 GENERATOR_VERSION = 1  # bump when the output of the same recipe changes
-SPLITS = ("train", "test")
-SPLIT_PHOTOS = {"train": TRAIN_PHOTOS, "test": TEST_PHOTOS}
-DEFAULT_SEED = {"train": 0, "test": 1_000_000}
-DEFAULT_NUM_SEQUENCES = {"train": 200, "test": 24}
+SPLITS = ("train", "val", "test")
+SPLIT_PHOTOS = {"train": TRAIN_PHOTOS, "val": TRAIN_PHOTOS, "test": TEST_PHOTOS}
+DEFAULT_SEED = {"train": 0, "val": 0, "test": 1_000_000}
+DEFAULT_NUM_SEQUENCES = {"train": 200, "val": 24, "test": 24}
 FRAMES_RANGE = (100, 150)  # inclusive
 IMAGE_SIZE = (480, 360)  # (width, height)
 VISIBLE_THRESHOLD = 0.02
 JPEG_QUALITY = 90
-_SPLIT_CODE = {"train": 1, "test": 2}
+_SPLIT_CODE = {"train": 1, "test": 2, "val": 3}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +86,7 @@ class SyntheticSequence:
         visible_ratio: (N,) float64, the fraction of the target's area that can be seen.
         attributes: attribute labels, in ``ATTRIBUTES`` order.
         seed: the seed it was drawn from.
-        split: ``train`` or ``test``.
+        split: ``train``, ``val`` or ``test``.
     """
 
     name: str
@@ -149,10 +151,10 @@ def benchmark_plan(split: str = "test", num_sequences: int | None = None, num_fr
     """The sequences of a benchmark, without rendering anything.
 
     Args:
-        split: ``train`` or ``test``.
-        num_sequences: defaults to 24 (test) or 200 (train).
+        split: ``train``, ``val`` or ``test``.
+        num_sequences: defaults to 24 (val, test) or 200 (train).
         num_frames: frames per sequence; by default each draws 100-150 from its seed.
-        seed: seed of the first sequence (the others follow: seed + 1, ...); defaults to 1000000 (test), 0 (train).
+        seed: seed of the first sequence (the others follow: seed + 1, ...); defaults to 1000000 (test), 0 (train, val).
 
     Returns:
         One ``SequenceSpec`` per sequence, named ``<split>_000``, ``<split>_001``, ...
@@ -167,7 +169,7 @@ def benchmark_plan(split: str = "test", num_sequences: int | None = None, num_fr
     specs = []
     for i in range(count):
         attributes, frames = _draw_defaults(base + i, split)
-        if split == "test":
+        if split in ("val", "test"):
             attributes = planned_test_attributes(i)
         specs.append(SequenceSpec(f"{split}_{i:03d}", base + i, attributes, num_frames or frames))
     return tuple(specs)
@@ -199,7 +201,7 @@ def make_sequence(seed: int, split: str = "train", attributes: tuple[str, ...] |
 
     Args:
         seed: any integer; with ``split`` it fixes every pixel.
-        split: ``train`` or ``test`` (decides the source photos and the random stream).
+        split: ``train``, ``val`` or ``test`` (decides the source photos and the random stream).
         attributes: labels from ``ATTRIBUTES``; None draws 2-4 from the seed.
         num_frames: N; None draws 100-150 from the seed.
         image_size: (width, height).
