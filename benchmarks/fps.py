@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # runnable as a script from a checkout that is no
 
 SCHEMA = "dimp-lab/fps/1"
 ANCHOR = "opencv-csrt"
-START, END = "<!-- speed-table:start -->", "<!-- speed-table:end -->"
+SECTIONS = {"cpu": "speed-table", "gpu": "gpu-speed-table"}  # README sections: <!-- NAME:start --> ... end
 PAPER_FPS = 57.0  # DiMP-18 on a GTX 1080 (maintainer, pytracking issue #231)
 
 
@@ -356,7 +356,9 @@ def speed_table(report: dict[str, Any]) -> str:
 
 
 def readme_section(report: dict[str, Any]) -> str:
-    return f"{START}\n{speed_table(report)}\n{END}"
+    """The table between ``<!-- speed-table:start/end -->`` (a CPU run) or ``gpu-speed-table`` (a CUDA run)."""
+    name = SECTIONS["gpu" if str(report.get("device", "cpu")).startswith("cuda") else "cpu"]
+    return f"<!-- {name}:start -->\n{speed_table(report)}\n<!-- {name}:end -->"
 
 
 # --------------------------------------------------------------------------- main

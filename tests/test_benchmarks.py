@@ -260,14 +260,15 @@ def test_load_dataset_specs(tmp_path):
 def test_load_dataset_synth_test_uses_the_generator(tmp_path, monkeypatch):
     root = make_otb(tmp_path / "synth")
     fake = types.ModuleType("dimp_core.data.synthetic")
-    fake.ensure_benchmark = lambda split: root if split == "test" else None
+    fake.ensure_benchmark = lambda split: root if split in ("test", "val") else None
     monkeypatch.setitem(sys.modules, "dimp_core.data.synthetic", fake)
     data = load_dataset("synth-test")
     assert data.name == "synth-test" and {s.dataset for s in data} == {"synth-test"} and len(data) == 6
+    assert load_dataset("synth-val").name == "synth-val"
 
 
 def test_load_dataset_errors(tmp_path):
-    known = "known: synth-test, otb, lasot, got10k, trackingnet"
+    known = "known: synth-test, synth-val, otb, lasot, got10k, trackingnet"
     with pytest.raises(ValueError, match=f"unknown dataset 'otb100'; {known}"):
         load_dataset("otb100")
     with pytest.raises(ValueError, match="unknown dataset kind 'vot'"):

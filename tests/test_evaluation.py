@@ -175,3 +175,30 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
 
     with pytest.raises(ValueError, match="exactly one"):
         replace_section("no markers", "eval-table", "body")
+
+
+def test_ablation_collect_reads_logs_and_summaries_and_keeps_earlier_rows(tmp_path, monkeypatch):
+    import importlib
+    import json
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "tools"))
+    ablations = importlib.import_module("ablations")
+    run = tmp_path / "fixed-step"
+    (run / "eval-val").mkdir(parents=True)
+    log = [{"total": 2.0, "step": 1, "seconds": 0.5}, {"step": 1, "val_auc": 40.0},
+           {"total": 1.0, "step": 2, "seconds": 1.0}, {"step": 2, "final": True, "val_auc": 45.0}]
+    (run / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    (run / "eval-val" / "summary.json").write_text(json.dumps({"trackers": {"fixed-step": {"auc": 51.5}}}))
+    earlier = {"hardware": "an earlier call", "variants": {"resnet18-scratch": {
+        "what": "scratch", "steps": 2, "steps_done": 1, "stopped_early": True, "val_auc": {"1": 10.0},
+        "test_auc": 12.0, "test_precision": 19.0}}}
+    data = ablations.collect(tmp_path, "smoke", "this call", keep=earlier)
+    row = data["variants"]["fixed-step"]
+    assert row["steps_done"] == 2 and row["val_auc"] == {"1": 40.0, "2": 45.0} and row["run"] == "this call"
+    assert row["synth_val_auc"] == 51.5 and row["test_auc"] is None  # not scored on synth-test
+    assert data["variants"]["resnet18-scratch"]["run"] == "an earlier call"
+    table = ablations.table(data)
+    assert "training val AUC @1" in table  # the last step every run reached
+    row = "| `fixed-step` | plain gradient descent, one learned fixed step size | 2/12 | 40.0 | 45.0 | 51.5 | - | - |"
+    assert row in table
+    assert "| `resnet18-scratch` | scratch | 1/2 (time limit) | 10.0 | 10.0 | - | 12.0 | 19.0 |" in table

@@ -106,7 +106,7 @@ def test_fps_benchmark_writes_the_schema_and_the_readme_table(tmp_path, tiny_dat
     capsys.readouterr()
     assert fps.main(["--readme", str(out)]) == 0
     section = capsys.readouterr().out
-    assert section.startswith(fps.START) and section.strip().endswith(fps.END)
+    assert section.startswith("<!-- speed-table:start -->") and section.strip().endswith("<!-- speed-table:end -->")
     assert "| `dimp fast` | fast preset |" in section
 
 
@@ -118,3 +118,14 @@ def test_gpu_suite_configurations_cover_the_knobs():
         assert any(knob in label and label.startswith("dimp18") for label in labels), knob
     assert {"dimp", "atom", "opencv-csrt"} <= labels
     assert all(c.weights == "random" for c in fps.gpu_configs() if c.tracker == "dimp18")
+
+
+def test_readme_gpu_speed_table_is_generated_from_the_recorded_gpu_json():
+    fps = _fps_module()
+    repo = Path(__file__).resolve().parents[1]
+    recorded = sorted((repo / "data" / "benchmarks").glob("gpu-*.json"))
+    assert recorded, "benchmarks/gpu.sh ran on an H200 and its JSON is kept in data/benchmarks/"
+    section = fps.readme_section(json.loads(recorded[-1].read_text()))
+    assert section.startswith("<!-- gpu-speed-table:start -->")
+    assert "| `dimp18 fast` (random weights) | fast preset |" in section
+    assert section in (repo / "README.md").read_text(), "README's GPU table is stale: python benchmarks/fps.py --readme"

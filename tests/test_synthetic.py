@@ -146,6 +146,17 @@ def test_splits_use_disjoint_photos_and_seeds():
     assert not np.array_equal(a.frames[0], b.frames[0])
 
 
+def test_val_split_is_planned_like_test_from_train_photos_and_its_own_stream():
+    val, test = benchmark_plan("val"), benchmark_plan("test")
+    assert len(val) == 24 and [s.attributes for s in val] == [s.attributes for s in test]
+    assert [s.name for s in val][:2] == ["val_000", "val_001"]
+    assert benchmark_recipe("val")["photos"] == list(TRAIN_PHOTOS)
+    # seeds 0, 1, ... as in train, but a different random stream: no training sequence recurs
+    a = make_sequence(0, "train", ("scale_change",), num_frames=2, image_size=SMALL)
+    b = make_sequence(0, "val", ("scale_change",), num_frames=2, image_size=SMALL)
+    assert not np.array_equal(a.frames[0], b.frames[0])
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_out_of_view_frames_are_flagged_and_boxes_kept(seed):
     seq = make_sequence(seed, "test", ("out_of_view", "scale_change"), num_frames=80, image_size=SMALL)
@@ -234,5 +245,5 @@ def test_cli_writes_a_tiny_benchmark(tmp_path, capsys):
 
 def test_shipped_recipe_matches_the_generator():
     shipped = json.loads((REPO / "data" / "synthetic_recipe.json").read_text())
-    assert shipped == {"test": benchmark_recipe("test"), "train": benchmark_recipe("train")}, (
+    assert shipped == {split: benchmark_recipe(split) for split in ("test", "train", "val")}, (
         "data/synthetic_recipe.json is stale; rewrite it with tools/make_benchmark_figure.py --recipe")

@@ -1,7 +1,8 @@
 """Ablations of DiMP's model predictor (the paper's Table 1, scaled down), trained and scored the same way.
 
 Every variant is the ``dimp`` training run with one change; all share the preset, the seed and so the very same
-training batches, and are scored by one-pass evaluation on the synthetic test split:
+training batches, and are scored by one-pass evaluation on the validation split (``synth-val``, 24 sequences)
+and the test split (``synth-test``):
 
 * ``fixed-step``: plain gradient descent with one learned, data-independent step size instead of the
   Gauss-Newton step length (same number of iterations). Its step starts at 0.05, the typical Gauss-Newton
@@ -20,8 +21,8 @@ ablations together (``tools/gpu_train.sh`` on a lent GPU machine).
 Usage (from the repository root)::
 
     python tools/ablations.py train VARIANT --preset gpu --out results/ablations [--set JSON]
-    python tools/ablations.py eval VARIANT --out results/ablations [--device cuda]
-    python tools/ablations.py collect --out results/ablations --preset gpu --json data/ablations.json
+    python tools/ablations.py eval VARIANT --out results/ablations [--device cuda] [--dataset synth-val]
+    python tools/ablations.py collect --out results/ablations --preset gpu --json data/ablations.json [--keep OLD]
     python tools/ablations.py readme --json data/ablations.json   # the README table
 """
 
@@ -66,8 +67,13 @@ def train(variant: str, preset_name: str, out: Path, overrides: dict[str, Any], 
     return run(config, out / variant, device=device, progress=False)
 
 
-def evaluate(variant: str, out: Path, device: str | None, sequences: int | None = None) -> dict[str, Any]:
-    """OPE of the variant's weights on synth-test; writes and returns ``<out>/<variant>/eval/summary.json``."""
+EVAL_DIRS = {"synth-test": "eval", "synth-val": "eval-val"}  # where each dataset's results go, under the run
+
+
+def evaluate(variant: str, out: Path, device: str | None, sequences: int | None = None,
+             dataset_name: str = "synth-test") -> dict[str, Any]:
+    """OPE of the variant's weights on ``dataset_name`` (synth-test or synth-val); writes and returns
+    ``<out>/<variant>/eval/summary.json`` (``eval-val`` for synth-val)."""
     from dimp_core.data.benchmarks import Dataset, load_dataset
     from dimp_core.evaluation import evaluate as score
     from dimp_core.evaluation import run_tracker, write_summary
@@ -77,35 +83,46 @@ def evaluate(variant: str, out: Path, device: str | None, sequences: int | None 
     weights = weights_path(out, variant)
     if variant == "resnet18-scratch":
         tracker = "dimp18"
-    dataset = load_dataset("synth-test")
+    dataset = load_dataset(dataset_name)
     if sequences:
         dataset = Dataset(dataset.name, dataset.sequences[:sequences])
-    eval_dir = out / variant / "eval"
+    eval_dir = out / variant / EVAL_DIRS[dataset_name]
     run_tracker(build_tracker(tracker, device=device, weights=str(weights)), dataset, eval_dir, tracker_name=variant)
     summary = score(dataset, eval_dir, [variant])
     write_summary(summary, eval_dir / "summary.json")
     return summary
 
 
-def collect(out: Path, preset_name: str, hardware: str | None = None) -> dict[str, Any]:
-    """One JSON of every variant trained under ``out``, from its log (and its test summary where it was scored):
-    validation AUC at every validation step, how far it trained, test AUC / precision on synth-test."""
+def _summary(out: Path, variant: str, dataset_name: str) -> dict[str, Any] | None:
+    path = out / variant / EVAL_DIRS[dataset_name] / "summary.json"
+    return json.loads(path.read_text())["trackers"][variant] if path.exists() else None
+
+
+def collect(out: Path, preset_name: str, hardware: str | None = None,
+            keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JSON of every variant trained under ``out``, from its log (and its summaries where it was scored):
+    validation AUC at every validation step (6 short sequences, during training), how far it trained, AUC on
+    synth-val (24 sequences) and AUC / precision on synth-test. Variants not trained under ``out`` are copied
+    from ``keep`` (an earlier JSON of this function), each row saying which run it comes from."""
     from dimp_core.train import preset
 
     rows: dict[str, Any] = {}
     for variant, (tracker, changes, options, what) in VARIANTS.items():
-        log_path, summary_path = out / variant / "log.jsonl", out / variant / "eval" / "summary.json"
+        log_path = out / variant / "log.jsonl"
         if not log_path.exists():
+            if keep and variant in keep["variants"]:
+                rows[variant] = {"run": keep.get("hardware"), **keep["variants"][variant]}
             continue
         log = [json.loads(line) for line in log_path.read_text().splitlines()]
         steps = [e for e in log if "total" in e]
-        summary = json.loads(summary_path.read_text())["trackers"][variant] if summary_path.exists() else None
-        rows[variant] = {
+        summary, val = _summary(out, variant, "synth-test"), _summary(out, variant, "synth-val")
+        rows[variant] = {"run": hardware,
             "what": what, "config_changes": changes, "network_options": options,
             "steps": preset(tracker, preset_name, **changes).steps, "steps_done": steps[-1]["step"] if steps else 0,
             "stopped_early": any(e.get("stopped_early") for e in log),
             "train_seconds": steps[-1]["seconds"] if steps else None,
             "val_auc": {str(e["step"]): e["val_auc"] for e in log if "val_auc" in e},
+            "synth_val_auc": val["auc"] if val else None,
             "test_auc": summary["auc"] if summary else None,
             "test_precision": summary["precision"] if summary else None,
         }
@@ -121,13 +138,13 @@ def table(data: dict[str, Any]) -> str:
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
-    rows = [f"| variant | what changes | steps done | val AUC @{shared} (equal steps) | final val AUC | test AUC "
-            "| test P@20 |", "|---|---|---:|---:|---:|---:|---:|"]
+    rows = [f"| variant | what changes | steps done | training val AUC @{shared} | final training val AUC "
+            "| synth-val AUC | synth-test AUC | synth-test P@20 |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in data["variants"].items():
         done = f"{r['steps_done']}/{r['steps']}" + (" (time limit)" if r["stopped_early"] else "")
         final = r["val_auc"][max(r["val_auc"], key=int)] if r["val_auc"] else None
         rows.append(f"| `{name}` | {r['what']} | {done} | {cell(r['val_auc'].get(str(shared)))} | {cell(final)} "
-                    f"| {cell(r['test_auc'])} | {cell(r['test_precision'])} |")
+                    f"| {cell(r.get('synth_val_auc'))} | {cell(r['test_auc'])} | {cell(r['test_precision'])} |")
     return "\n".join(rows)
 
 
@@ -144,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--set", default=None, help="JSON of TrainConfig changes, e.g. '{\"steps\": 100}'")
         else:
             p.add_argument("--sequences", type=int, default=None, help="only the first N sequences (quick checks)")
+            p.add_argument("--dataset", default="synth-test", choices=sorted(EVAL_DIRS))
     p = sub.add_parser("collect")
     p.add_argument("--out", default="results/ablations")
     p.add_argument("--preset", default="gpu", choices=("smoke", "cpu", "gpu"))
     p.add_argument("--hardware", default=None, help="what the runs trained on, recorded in the JSON")
     p.add_argument("--json", default="data/ablations.json")
+    p.add_argument("--keep", default=None, help="an earlier JSON: its variants not trained under --out are kept")
     p = sub.add_parser("readme")
     p.add_argument("--json", default="data/ablations.json")
     args = parser.parse_args(argv)
@@ -156,10 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "train":
         print(train(args.variant, args.preset, Path(args.out), json.loads(args.set or "{}"), args.device))
     elif args.cmd == "eval":
-        summary = evaluate(args.variant, Path(args.out), args.device, args.sequences)
+        summary = evaluate(args.variant, Path(args.out), args.device, args.sequences, args.dataset)
         print(json.dumps({args.variant: summary["trackers"][args.variant]["auc"]}))
     elif args.cmd == "collect":
-        data = collect(Path(args.out), args.preset, args.hardware)
+        keep = json.loads(Path(args.keep).read_text()) if args.keep else None
+        data = collect(Path(args.out), args.preset, args.hardware, keep)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {args.json}: {', '.join(data['variants'])}")

@@ -78,7 +78,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=72)
     if args.recipe:
-        recipe = {"test": benchmark_recipe("test"), "train": benchmark_recipe("train")}
+        recipe = {split: benchmark_recipe(split) for split in ("test", "train", "val")}
         (REPO / "data" / "synthetic_recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
 
 

@@ -476,9 +476,9 @@ def _split_suffix(rest: str) -> tuple[str, str]:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """A dataset from a spec: ``synth-test`` (``synth-val``: the split to select settings on), ``otb:PATH``, ``lasot:PATH``, ``got10k:PATH[:SPLIT]``
-    (split ``val`` by default), ``trackingnet:PATH[:CHUNK]`` (chunk ``TEST`` by default) or a bare ``PATH``
-    (layout detected by :func:`detect_layout`)."""
+    """A dataset from a spec: ``synth-test``, ``synth-val`` (the split to select settings on), ``otb:PATH``,
+    ``lasot:PATH``, ``got10k:PATH[:SPLIT]`` (split ``val`` by default), ``trackingnet:PATH[:CHUNK]`` (chunk
+    ``TEST`` by default) or a bare ``PATH`` (layout detected by :func:`detect_layout`)."""
     if spec in ("synth-test", "synth-val"):
         from dimp_core.data.synthetic import ensure_benchmark  # written on first use
 

@@ -104,6 +104,12 @@ print(f"GPU per-stage profiles: {', '.join(gpu_profiles) or 'none recorded'}")""
 else:
     print("No GPU profile is recorded yet: run `bash benchmarks/gpu.sh` on a GPU machine and copy its JSON "
           "files into data/benchmarks/.")"""),
+    ("md", r"""Read the GPU bars for their proportions, not their totals: the profiler waits for the GPU at the end of
+every stage, so a profiled frame is longer than an unprofiled one (the benchmark's FPS, next section, counts
+frames without those waits). Without CUDA graphs the IoU refinement dwarfs everything: its 5 steps are chains of
+small kernels, each paying a launch, so a GPU far faster than the paper's spends its time starting work rather
+than doing it. Replayed as a CUDA graph (the `fast` bar) it shrinks several-fold. With random weights DiMP-18
+flags many frames as hard negatives, so its optimiser runs far more often than a trained tracker's."""),
     ("md", r"""## 3. Against the paper's 57 FPS
 
 The claim is for DiMP-18 on a GTX 1080 with PyTorch 1.0/1.1. The bars are `update()` FPS: live on this CPU,

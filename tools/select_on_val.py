@@ -1,0 +1,95 @@
+"""Choose the weights to ship on the validation split (``synth-val``), never on the test split.
+
+Usage (from the repository root)::
+
+    python tools/select_on_val.py dimp gpu-1000=results/candidates/dimp-gpu-1000.safetensors \\
+        gpu-2000=results/candidates/dimp-gpu-2000.safetensors
+    python tools/select_on_val.py --readme          # the README's selection table from data/selection.json
+
+Each candidate of a tracker is run over ``synth-val`` (24 sequences of the train photos drawn from their own random
+stream, see :mod:`dimp_core.data.synthetic`) into ``results/synth-val/results/<tracker>-<name>/`` (existing
+result files are reused, as by ``dimp eval``) and scored; ``data/selection.json`` records, per tracker, every
+candidate's AUC and precision on synth-val, its training schedule and the SHA-256 of its file, and which one has
+the highest AUC. Shipping that one (``data/weights/<tracker>.safetensors``) is left to the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from readme_section import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[str, Any]:
+    """OPE of one candidate on synth-val: AUC / precision (percent) and what the weights record of their training."""
+    from dimp_core import checkpoints
+    from dimp_core.data.benchmarks import load_dataset
+    from dimp_core.evaluation import evaluate, run_tracker
+    from dimp_core.trackers import build_tracker
+
+    dataset = load_dataset("synth-val")
+    label = f"{tracker}-{name}"
+    run_tracker(build_tracker(tracker, device="cpu", weights=str(weights)), dataset, out, tracker_name=label)
+    summary = evaluate(dataset, out, [label])["trackers"][label]
+    meta = checkpoints.load_checkpoint_info(weights)
+    config = meta.get("config", {})
+    return {"weights": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "auc": summary["auc"], "precision": summary["precision"],
+            "steps": meta.get("steps_done", config.get("steps")), "batch_size": config.get("batch_size"),
+            "pool_sequences": config.get("pool_sequences"), "preset": config.get("preset"),
+            "hardware": meta.get("hardware")}
+
+
+def select(tracker: str, candidates: dict[str, Path], out: Path, json_path: Path) -> str:
+    data = json.loads(json_path.read_text()) if json_path.exists() else {"dataset": "synth-val", "trackers": {}}
+    scores = {name: score_candidate(tracker, name, path, out) for name, path in candidates.items()}
+    best = max(scores, key=lambda n: scores[n]["auc"])
+    data["trackers"][tracker] = {"candidates": scores, "selected": best}
+    json_path.write_text(json.dumps(data, indent=1) + "\n")
+    return best
+
+
+def table(data: dict[str, Any]) -> str:
+    rows = ["| tracker | candidate | steps x batch | training pool | synth-val AUC | synth-val P@20 | shipped |",
+            "|---|---|---|---:|---:|---:|---|"]
+    for tracker, entry in data["trackers"].items():
+        for name, c in entry["candidates"].items():
+            rows.append(f"| `{tracker}` | {name} | {c['steps']} x {c['batch_size']} | {c['pool_sequences']} sequences "
+                        f"| {c['auc']:.1f} | {c['precision']:.1f} | {'yes' if name == entry['selected'] else ''} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tracker", nargs="?", help="dimp, atom or siamfc")
+    parser.add_argument("candidates", nargs="*", metavar="NAME=WEIGHTS")
+    parser.add_argument("--out", default=str(ROOT / "results" / "synth-val"))
+    parser.add_argument("--json", default=str(ROOT / "data" / "selection.json"))
+    parser.add_argument("--readme", action="store_true", help="write the README's selection table and exit")
+    args = parser.parse_args(argv)
+    if args.readme:
+        write_section("selection-table", table(json.loads(Path(args.json).read_text())))
+        print("updated the selection table in README.md")
+        return 0
+    if not args.tracker or not args.candidates:
+        parser.error("give a tracker and at least one NAME=WEIGHTS candidate")
+    candidates = {}
+    for item in args.candidates:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            parser.error(f"candidate {item!r} is not NAME=WEIGHTS with an existing file")
+        candidates[name] = Path(path)
+    best = select(args.tracker, candidates, Path(args.out), Path(args.json))
+    print(f"{args.tracker}: highest synth-val AUC: {best} ({candidates[best]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
