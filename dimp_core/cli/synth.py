@@ -27,11 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(1/0 per frame), plus attributes.json and recipe.json at the root. The same arguments give "
                        "byte-identical files. The default test split is 24 sequences of 100-150 frames at 480x360, "
                        "each of the 12 attributes in at least 3 of them; train and test use disjoint seeds and "
-                       "disjoint source photos.")
-    p.add_argument("--split", choices=("train", "test"), default="test", help="which split (default: test)")
+                       "disjoint source photos; val, the split to select settings on, uses the train photos with its "
+                       "own random stream.")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="which split (default: test; val: the split to select settings on)")
     p.add_argument("--out", default=None,
                    help="output folder (default: $DIMP_LAB_DATA/synth-<split>, DIMP_LAB_DATA=~/.cache/dimp-lab)")
-    p.add_argument("--num", type=int, default=None, help="number of sequences (default: 24 test, 200 train)")
+    p.add_argument("--num", type=int, default=None, help="number of sequences (default: 24 val/test, 200 train)")
     p.add_argument("--frames", type=int, default=None, help="frames per sequence (default: 100-150, from each seed)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the first sequence; the others count up (default: 1000000 test, 0 train)")
