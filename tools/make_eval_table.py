@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from dimp_core.cli import main as dimp
-    from dimp_core.evaluation import format_table
+    from dimp_core.evaluation import difference_table, format_table
 
     drop_stale_results(Path(args.out), args.trackers.split(","))
 
@@ -76,6 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         "",
         format_table(summary, fps=False),
     ])
+    reference = args.trackers.split(",")[0]
+    if len(summary["trackers"]) > 1:
+        body += "\n".join([
+            "",
+            f"How sure is the ranking? `{reference}` minus each tracker, per-sequence success AUC differences "
+            "resampled over the sequences (paired bootstrap, 10 000 resamples, seed 0; "
+            "`dimp_core.evaluation.significance`):",
+            "",
+            difference_table(summary, reference),
+        ])
     readme = Path(args.readme)
     write_section("eval-table", body, readme)
     print(f"updated the table in {readme}")
