@@ -85,6 +85,12 @@ def test_04_recorded_scores_are_those_of_the_result_files(baselines):
         assert record["precision"][name] == pytest.approx(summary["trackers"][name]["precision"])
         attributes = {a for s in dataset for a in s.attributes}
         assert set(record["attributes"][name]) == attributes
+    ref = record["reference"]
+    assert ref == "dimp" and set(record["differences"]) == set(record["trackers"]) - {ref}
+    for name, d in record["differences"].items():  # the mean per-sequence difference is the difference of the AUCs
+        assert d["mean"] == pytest.approx(record["auc"][ref] - record["auc"][name], abs=1e-6)
+        assert d["low"] <= d["mean"] <= d["high"] and 0 <= d["p_higher"] <= 1
+    assert "04_ranking.png" in record["figures"]
 
 
 def test_04_distractor_case(baselines):

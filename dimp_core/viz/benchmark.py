@@ -7,6 +7,8 @@ the notebook needs around them:
 - :func:`available_trackers`: which trackers can run; a learned tracker needs its shipped weights, and one
   without them is skipped with the reason;
 - :func:`plot_attribute_auc`: the per-attribute AUC of every tracker as a heat map;
+- :func:`plot_differences`: the reference tracker's AUC lead over each other tracker with its paired-bootstrap
+  interval (:mod:`dimp_core.evaluation.significance`);
 - :func:`reusable_results`: which result files an earlier run left (``run_tracker`` skips them); those older
   than the tracker's weights are deleted, to be run again;
 - :func:`scene_boxes`, :func:`distractor_distance`: per frame, how close the nearest look-alike is to the
@@ -142,6 +144,35 @@ def plot_attribute_auc(summary: Mapping[str, Any]) -> Figure:
     ax.set_ylabel("tracker")
     ax.set_title(f"Success AUC (%) per attribute on {summary['dataset']} ({summary['num_sequences']} sequences)")
     fig.colorbar(image, ax=ax, label="AUC (%)", fraction=0.03)
+    fig.tight_layout()
+    return fig
+
+
+def plot_differences(differences: Mapping[str, Mapping[str, float]], reference: str) -> Figure:
+    """One row per tracker: ``reference``'s AUC minus that tracker's (dot) and the 95 % interval (bar).
+
+    ``differences[name]`` holds ``mean``, ``low``, ``high`` (AUC points) and ``p_higher``.
+    """
+    names = list(differences)
+    fig = Figure(figsize=(7.0, 1.2 + 0.5 * max(len(names), 1)))
+    ax = fig.add_subplot()
+    for i, name in enumerate(names):
+        d = differences[name]
+        colour = "tab:green" if d["low"] > 0 else "tab:red" if d["high"] < 0 else "tab:gray"
+        ax.plot([d["low"], d["high"]], [i, i], color=colour, linewidth=4, solid_capstyle="butt")
+        ax.plot([d["mean"]], [i], "o", color="black")
+        ax.annotate(f"{d['mean']:+.1f}  P(higher) {d['p_higher']:.2f}", (d["high"], i), xytext=(6, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.invert_yaxis()
+    low = min([d["low"] for d in differences.values()] + [0.0])
+    high = max([d["high"] for d in differences.values()] + [0.0])
+    ax.set_xlim(low - 2, high + 0.35 * (high - low) + 8)
+    ax.set_xlabel(f"AUC of {reference} minus AUC of the tracker (points); bar: 95 % paired-bootstrap interval")
+    ax.set_title(f"How sure is the ranking?\ngreen: {reference} ahead, red: behind, grey: this benchmark cannot tell",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -44,7 +44,7 @@ from IPython.display import Markdown, display
 
 from dimp_core.data.benchmarks import load_dataset
 from dimp_core.data.synthetic import benchmark_plan
-from dimp_core.evaluation import evaluate, format_table, plot_curves, run_tracker
+from dimp_core.evaluation import difference_table, evaluate, format_table, paired_bootstrap, plot_curves, run_tracker
 from dimp_core.trackers import build_tracker
 from dimp_core.viz import benchmark as vb
 from dimp_core.viz.figures import savefig
@@ -108,6 +108,26 @@ read conclusions from. FPS is left out: on a shared CPU it says little (notebook
 fig = vb.plot_attribute_auc(summary)
 savefig(fig, figures, "04_attributes", dpi=120)
 fig"""),
+    ("md", r"""### How sure is the ranking?
+
+A benchmark of a few dozen sequences is a sample. Each sequence gives a per-tracker AUC, and the difference
+between two trackers on the same sequence is what carries the evidence (sequences differ from each other far
+more than two trackers differ on one). Resampling the sequences with replacement many times (a paired
+bootstrap) shows how much the mean difference would move on another benchmark drawn the same way. An
+interval that straddles zero means this benchmark cannot rank the two."""),
+    ("code", r"""reference = "dimp" if "dimp" in trackers else trackers[0]
+differences = {}
+if len(trackers) > 1:
+    display(Markdown(difference_table(summary, reference)))
+    ref_auc = {s: v["auc"] for s, v in summary["trackers"][reference]["sequences"].items()}
+    for other in trackers:
+        if other != reference:
+            d = paired_bootstrap(ref_auc, {s: v["auc"] for s, v in summary["trackers"][other]["sequences"].items()},
+                                 reference, other)
+            differences[other] = {"mean": d.mean, "low": d.low, "high": d.high, "p_higher": d.p_a_better}
+    fig = vb.plot_differences(differences, reference)
+    savefig(fig, figures, "04_ranking", dpi=120)
+    display(fig)"""),
     ("md", r"""## 5. A distractor case study
 
 A look-alike (the target's sprite, recoloured by up to 12 % and rescaled by up to 15 %) crossing the target is
@@ -165,6 +185,8 @@ The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
     "attributes": {name: {a: v["auc"] for a, v in summary["trackers"][name]["attributes"].items()}
                    for name in trackers},
     "case": case_record,
+    "reference": reference,
+    "differences": differences,
     "figures": sorted(p.name for p in figures.glob("04_*.png")),
 }
 Path(record_path).write_text(json.dumps(record, indent=1) + "\n")
