@@ -188,7 +188,13 @@ def test_ablation_collect_reads_logs_and_summaries_and_keeps_earlier_rows(tmp_pa
     log = [{"total": 2.0, "step": 1, "seconds": 0.5}, {"step": 1, "val_auc": 40.0},
            {"total": 1.0, "step": 2, "seconds": 1.0}, {"step": 2, "final": True, "val_auc": 45.0}]
     (run / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
-    (run / "eval-val" / "summary.json").write_text(json.dumps({"trackers": {"fixed-step": {"auc": 51.5}}}))
+    (run / "eval-val" / "summary.json").write_text(json.dumps({"trackers": {"fixed-step": {
+        "auc": 51.5, "sequences": {"a": {"auc": 50.0}, "b": {"auc": 53.0}}}}}))
+    base = tmp_path / "dimp"  # the reference run: each variant's difference to it, with a bootstrap interval
+    (base / "eval-val").mkdir(parents=True)
+    (base / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    (base / "eval-val" / "summary.json").write_text(json.dumps({"trackers": {"dimp": {
+        "auc": 48.5, "sequences": {"a": {"auc": 47.0}, "b": {"auc": 50.0}}}}}))
     earlier = {"hardware": "an earlier call", "variants": {"resnet18-scratch": {
         "what": "scratch", "steps": 2, "steps_done": 1, "stopped_early": True, "val_auc": {"1": 10.0},
         "test_auc": 12.0, "test_precision": 19.0}}}
@@ -199,6 +205,8 @@ def test_ablation_collect_reads_logs_and_summaries_and_keeps_earlier_rows(tmp_pa
     assert data["variants"]["resnet18-scratch"]["run"] == "an earlier call"
     table = ablations.table(data)
     assert "training val AUC @1" in table  # the last step every run reached
-    row = "| `fixed-step` | plain gradient descent, one learned fixed step size | 2/12 | 40.0 | 45.0 | 51.5 | - | - |"
+    assert row["synth_val_vs_dimp"] == {"mean": 3.0, "low": 3.0, "high": 3.0, "p_higher": 1.0}
+    row = ("| `fixed-step` | plain gradient descent, one learned fixed step size | 2/12 | 40.0 | 45.0 "
+           "| 51.5 (+3.0 [+3.0, +3.0]) | - | - |")
     assert row in table
     assert "| `resnet18-scratch` | scratch | 1/2 (time limit) | 10.0 | 10.0 | - | 12.0 | 19.0 |" in table

@@ -98,19 +98,32 @@ def _summary(out: Path, variant: str, dataset_name: str) -> dict[str, Any] | Non
     return json.loads(path.read_text())["trackers"][variant] if path.exists() else None
 
 
+def _versus_dimp(out: Path, variant: str, dataset_name: str) -> dict[str, float] | None:
+    """The variant's AUC minus the ``dimp`` run's on ``dataset_name``: mean over sequences and the 95 % paired
+    bootstrap interval (:mod:`dimp_core.evaluation.significance`); None unless both were scored there."""
+    from dimp_core.evaluation import paired_bootstrap
+
+    mine, base = _summary(out, variant, dataset_name), _summary(out, "dimp", dataset_name)
+    if variant == "dimp" or mine is None or base is None:
+        return None
+    d = paired_bootstrap({k: v["auc"] for k, v in mine["sequences"].items()},
+                         {k: v["auc"] for k, v in base["sequences"].items()}, variant, "dimp")
+    return {"mean": d.mean, "low": d.low, "high": d.high, "p_higher": d.p_a_better}
+
+
 def collect(out: Path, preset_name: str, hardware: str | None = None,
             keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JSON of every variant trained under ``out``, from its log (and its summaries where it was scored):
     validation AUC at every validation step (6 short sequences, during training), how far it trained, AUC on
-    synth-val (24 sequences) and AUC / precision on synth-test. Variants not trained under ``out`` are copied
-    from ``keep`` (an earlier JSON of this function), each row saying which run it comes from."""
+    synth-val (24 sequences) and AUC / precision on synth-test. DiMP variants not trained under ``out`` are
+    copied from ``keep`` (an earlier JSON of this function), each row saying which run it comes from."""
     from dimp_core.train import preset
 
     rows: dict[str, Any] = {}
     for variant, (tracker, changes, options, what) in VARIANTS.items():
         log_path = out / variant / "log.jsonl"
         if not log_path.exists():
-            if keep and variant in keep["variants"]:
+            if keep and variant in keep["variants"] and tracker == "dimp":  # DiMP variants only, not atom/siamfc
                 rows[variant] = {"run": keep.get("hardware"), **keep["variants"][variant]}
             continue
         log = [json.loads(line) for line in log_path.read_text().splitlines()]
@@ -123,6 +136,8 @@ def collect(out: Path, preset_name: str, hardware: str | None = None,
             "train_seconds": steps[-1]["seconds"] if steps else None,
             "val_auc": {str(e["step"]): e["val_auc"] for e in log if "val_auc" in e},
             "synth_val_auc": val["auc"] if val else None,
+            "synth_val_vs_dimp": _versus_dimp(out, variant, "synth-val"),
+            "test_vs_dimp": _versus_dimp(out, variant, "synth-test"),
             "test_auc": summary["auc"] if summary else None,
             "test_precision": summary["precision"] if summary else None,
         }
@@ -130,13 +145,18 @@ def collect(out: Path, preset_name: str, hardware: str | None = None,
 
 
 def table(data: dict[str, Any]) -> str:
-    """Markdown: validation AUC at the last validation step every run reached (equal steps, equal batches: the fair
-    comparison), at the end of each run, and test AUC where the run was scored."""
+    """Markdown: training-time validation AUC at the last validation step every run reached and at the end of each
+    run, then AUC on synth-val and synth-test where the run was scored, with the difference to ``dimp`` and its
+    95 % paired-bootstrap interval in brackets."""
     histories = [set(r["val_auc"]) for r in data["variants"].values()]
     shared = max((int(k) for k in set.intersection(*histories)), default=None) if histories else None
 
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
+    def cell(value: float | None, versus: dict[str, float] | None = None) -> str:
+        if value is None:
+            return "-"
+        if not versus:
+            return f"{value:.1f}"
+        return f"{value:.1f} ({versus['mean']:+.1f} [{versus['low']:+.1f}, {versus['high']:+.1f}])"
 
     rows = [f"| variant | what changes | steps done | training val AUC @{shared} | final training val AUC "
             "| synth-val AUC | synth-test AUC | synth-test P@20 |", "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -144,7 +164,8 @@ def table(data: dict[str, Any]) -> str:
         done = f"{r['steps_done']}/{r['steps']}" + (" (time limit)" if r["stopped_early"] else "")
         final = r["val_auc"][max(r["val_auc"], key=int)] if r["val_auc"] else None
         rows.append(f"| `{name}` | {r['what']} | {done} | {cell(r['val_auc'].get(str(shared)))} | {cell(final)} "
-                    f"| {cell(r.get('synth_val_auc'))} | {cell(r['test_auc'])} | {cell(r['test_precision'])} |")
+                    f"| {cell(r.get('synth_val_auc'), r.get('synth_val_vs_dimp'))} "
+                    f"| {cell(r['test_auc'], r.get('test_vs_dimp'))} | {cell(r['test_precision'])} |")
     return "\n".join(rows)
 
 
