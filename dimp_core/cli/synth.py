@@ -36,6 +36,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num", type=int, default=None, help="number of sequences (default: 24 val/test, 200 train)")
     p.add_argument("--frames", type=int, default=None, help="frames per sequence (default: 100-150, from each seed)")
     p.add_argument("--seed", type=int, default=None,
-                   help="seed of the first sequence; the others count up (default: 1000000 test, 0 train)")
+                   help="seed of the first sequence; the others count up (default: 1000000 test, 0 train and val)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
