@@ -206,7 +206,7 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="unknown attributes"):
         make_scene(0, "test", ("occlusion",), num_frames=5)
     with pytest.raises(ValueError, match="unknown split"):
-        benchmark_plan("val")
+        benchmark_plan("validation")
     with pytest.raises(ValueError, match="num_frames"):
         make_scene(0, "test", (), num_frames=1)
 
