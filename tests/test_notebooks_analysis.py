@@ -133,6 +133,15 @@ def test_06_smoke_run_lowers_the_loss(training):
     assert 0 <= smoke["val_auc"] <= 100
 
 
+def test_06_shows_which_candidate_ships(training):
+    from dimp_core.trackers import WEIGHTS_DIR
+
+    record, _ = training
+    selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+    assert record["selected"] == {t: e["selected"] for t, e in selection["trackers"].items()}
+    assert set(record["selected"]) == {"dimp", "atom"}
+
+
 def test_06_sampled_frames_are_causal_and_visible(training):
     record, _ = training
     visible = np.asarray(record["sequence"]["visible"], dtype=bool)

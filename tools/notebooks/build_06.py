@@ -177,10 +177,11 @@ savefig(fig, figures, "06_live_run", dpi=120)
 fig"""),
     ("md", r"""## 5. The runs behind the shipped weights
 
-`make weights` trains each tracker with a recorded preset and seed and commits the run's log next to the weights
-(`data/weights/<tracker>.log.jsonl`); the weights' metadata names the preset. ATOM's offline part is only the
-IoU-Net (its classifier is learned online while tracking), so its log has a single loss term. The validation AUC
-is the tracker itself, run with the weights of that step on held-out synthetic sequences."""),
+`make weights` retrains each tracker from the configuration and seed recorded in its weights and commits the
+run's log next to them (`data/weights/<tracker>.log.jsonl`); the weights' metadata names the preset. ATOM's
+offline part is only the IoU-Net (its classifier is learned online while tracking), so its log has a single
+loss term. The validation AUC is the tracker itself, run with the weights of that step on held-out synthetic
+sequences."""),
     ("code", r"""logs = {path.name.split(".")[0]: vt.read_log(path) for path in sorted(WEIGHTS_DIR.glob("*.log.jsonl"))}
 fig = vt.plot_shipped_logs(logs, {name: vt.loss_terms(steps) for name, (steps, _) in logs.items()})
 savefig(fig, figures, "06_shipped_logs", dpi=120)
@@ -193,6 +194,18 @@ for name, (steps, val) in logs.items():
           f"the first 50 steps {first:.3f} -> last 50 {last:.3f}; validation AUC "
           + ", ".join(f"{e['val_auc']:.1f} (step {e['step']})" for e in val))
 fig"""),
+    ("md", r"""### Which run ships
+
+Several runs (schedules, rounds, precisions) are candidates for each tracker. They are compared on `synth-val`,
+a split of their own random stream that no training run sees, and never on the test split, which is only
+reported: choosing on the test split would make its numbers a score of the choice, not of the tracker.
+`tools/select_on_val.py` runs every candidate there and writes `data/selection.json`."""),
+    ("code", r"""selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+for tracker, entry in selection["trackers"].items():
+    for name, c in entry["candidates"].items():
+        mark = "  <- shipped" if name == entry["selected"] else ""
+        print(f"{tracker:5s} {name:14s} {c['steps']} steps x {c['batch_size']}, {c['pool_sequences']} pool sequences: "
+              f"synth-val AUC {c['auc']:.1f}{mark}")"""),
     ("md", r"""## 6. Record
 
 The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
@@ -207,6 +220,7 @@ The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
               "val_auc": final.get("val_auc")},
     "shipped_logs": {name: {"steps": len(steps), "val_auc": [e["val_auc"] for e in val]}
                      for name, (steps, val) in logs.items()},
+    "selected": {tracker: entry["selected"] for tracker, entry in selection["trackers"].items()},
     "figures": sorted(p.name for p in figures.glob("06_*.png")),
 })
 Path(record_path).write_text(json.dumps(record, indent=1) + "\n")
