@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # variant -> (tracker trained, TrainConfig changes, network options, what it changes)
 VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], str]] = {
-    "dimp": ("dimp", {}, {}, "DiMP as shipped: Gauss-Newton step, learned loss, 5 training iterations"),
+    "dimp": ("dimp", {}, {}, "the baseline: Gauss-Newton step, learned loss, 5 training iterations"),
     "fixed-step": ("dimp", {}, {"optim_step_rule": "fixed", "optim_init_step": 0.05},
                    "plain gradient descent, one learned fixed step size"),
     "l2-loss": ("dimp", {}, {"optim_loss": "l2"}, "plain L2 loss, Gaussian label, no mask, uniform weight"),
