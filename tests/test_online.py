@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dimp_core.trackers.augmentation import AugmentationParams, augment, crop_center, dropout_copies
-from dimp_core.trackers.localization import LocalizationParams, localize_advanced
+from dimp_core.trackers.localization import LocalizationParams, hann2d, localize_advanced
 from dimp_core.trackers.memory import SampleMemory, update_sample_weights
 from dimp_core.trackers.refinement import RefinementParams, jittered_boxes, select_box
 
@@ -163,6 +163,25 @@ def test_thresholds_are_parameters():
     scores = _peaks((9, 9, 0.2))
     assert localize_advanced(scores, (0.0, 0.0), (2.0, 2.0), LocalizationParams(target_not_found_threshold=0.1)
                              ).flag == "normal"
+
+
+def test_hann_window_is_one_at_the_centre_and_matches_the_formula():
+    w = hann2d(19, 19)
+    assert w.shape == (19, 19) and w[9, 9] == pytest.approx(1.0) and w.argmax() == 9 * 19 + 9
+    assert w[9, 5] == pytest.approx(0.5 * (1 - math.cos(2 * math.pi * 6 / 20)))  # n = 6 of 1..19
+    assert torch.allclose(w, w.T) and w[0, 0] < 1e-3
+
+
+def test_window_output_prefers_the_peak_near_the_centre_and_keeps_the_raw_one_as_hard_negative():
+    # a slightly stronger look-alike 5 cells left of the centre, the target 3 cells right of it
+    scores = _peaks((9, 12, 0.8), (9, 4, 0.9))
+    plain = localize_advanced(scores, (0.0, 0.0), (2.0, 2.0))
+    assert plain.displacement == (-5.0, 0.0) and plain.flag == "uncertain"
+    windowed = localize_advanced(scores, (0.0, 0.0), (2.0, 2.0), LocalizationParams(window_output=True))
+    assert windowed.displacement == (3.0, 0.0)
+    # the threshold score is the windowed one; the distractor is searched (and reported) in the raw map
+    assert windowed.max_score == pytest.approx(0.8 * float(hann2d(19, 19)[9, 12]))
+    assert windowed.second_score == pytest.approx(0.9) and windowed.flag == "uncertain"
 
 
 # --------------------------------------------------------------------------- refinement helpers

@@ -64,3 +64,33 @@ def test_shipped_weights_are_the_ones_selected_on_validation():
         assert shipped == chosen["sha256"], f"data/weights/{tracker}.safetensors is not the candidate selected"
     table = _tool("select_on_val").table(selection)
     assert table.count("| yes |") == len(selection["trackers"])
+
+
+def test_tracker_defaults_are_the_parameters_selected_on_validation():
+    import json
+
+    from dimp_core.trackers.atom import ATOMParams
+    from dimp_core.trackers.dimp import DiMPParams
+
+    tool = _tool("params_on_val")
+    data = json.loads((WEIGHTS_DIR.parent / "params_selection.json").read_text())
+    assert data["dataset"] == "synth-val"
+    defaults = {"dimp": DiMPParams(), "atom": ATOMParams()}
+    for tracker, entry in data["trackers"].items():
+        assert set(entry["candidates"]) == set(tool.CANDIDATES[tracker])  # every candidate scored
+        resolved = [n for n, c in entry["candidates"].items() if c.get("low", 0.0) > 0]
+        assert entry["selected"] == (max(resolved, key=lambda n: entry["candidates"][n]["auc"])
+                                     if resolved else "reference")
+        overrides = tool._overrides(tool.CANDIDATES[tracker][entry["selected"]])
+        assert all(getattr(defaults[tracker], k) == v for k, v in overrides.items()), f"{tracker} defaults"
+
+
+def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_doubt():
+    tool = _tool("params_on_val")
+    rng = np.random.default_rng(0)
+    ref = {f"s{i}": float(v) for i, v in enumerate(rng.uniform(20, 90, 24))}
+    noisy = {k: v + float(rng.normal(0, 5)) for k, v in ref.items()}  # no consistent gain
+    better = {k: v + 3.0 + float(rng.normal(0, 0.5)) for k, v in ref.items()}
+    assert tool.decide("atom", {"reference": ref, "window": noisy})["selected"] == "reference"
+    entry = tool.decide("atom", {"reference": ref, "window": better})
+    assert entry["selected"] == "window" and entry["candidates"]["window"]["low"] > 0

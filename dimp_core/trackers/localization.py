@@ -12,6 +12,12 @@ map, the strongest peak is the target unless:
 - a second peak is merely notable (> ``hard_negative_threshold`` 0.5 of the first, and above the
   not-found threshold): ``hard_negative``, update the model at once with a higher learning rate.
 
+``window_output`` (off in DiMP-18/50 and ATOM's defaults, on in pytracking's VOT variants of DiMP) multiplies the
+map by a centred cosine window before the first peak is taken: a motion prior that favours the previous
+position (the map centre). As in pytracking's DiMP, which applies the window only together with
+``perform_hn_without_windowing``, the second peak (hard negatives, distractors) is searched in the raw map, and
+the first peak's score, the one compared with every threshold, is the windowed one.
+
 Everything is measured in score-map cells, (x, y) order; displacements are from the map centre.
 """
 
@@ -31,6 +37,7 @@ class LocalizationParams:
     hard_negative_threshold: float = 0.5  # second peak above this fraction: a hard negative
     target_neighborhood_scale: float = 2.2  # masked neighbourhood, in target sizes
     displacement_scale: float = 0.8  # (pytracking's "dispalcement_scale") times half the map diagonal
+    window_output: bool = False  # cosine window on the map for the target peak (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,17 @@ def _argmax2d(scores: Tensor) -> tuple[float, int, int]:
     return float(value), row, col
 
 
+def hann2d(height: int, width: int) -> Tensor:
+    """Centred 2-D cosine window, pytracking's ``dcf.hann2d(centered=True)``: the outer product of
+    w(n) = 0.5 (1 - cos(2 pi n / (N + 1))), n = 1..N, which is 1 at the centre of an odd-sized map."""
+
+    def hann1d(size: int) -> Tensor:
+        n = torch.arange(1, size + 1, dtype=torch.float32)
+        return 0.5 * (1 - torch.cos(2 * math.pi * n / (size + 1)))
+
+    return hann1d(height)[:, None] * hann1d(width)[None, :]  # (H, W)
+
+
 def localize_advanced(scores: Tensor, prev_displacement: tuple[float, float], target_size: tuple[float, float],
                       params: LocalizationParams = LocalizationParams()) -> Localization:
     """Find the target peak in ``scores`` and classify the situation (see the module docstring).
@@ -68,6 +86,9 @@ def localize_advanced(scores: Tensor, prev_displacement: tuple[float, float], ta
     """
     height, width = scores.shape
     centre = ((width - 1) / 2, (height - 1) / 2)
+    raw = scores
+    if params.window_output:
+        scores = scores * hann2d(height, width).to(scores)
     max1, r1, c1 = _argmax2d(scores)
     disp1 = (c1 - centre[0], r1 - centre[1])
     if max1 < params.target_not_found_threshold:
@@ -78,7 +99,7 @@ def localize_advanced(scores: Tensor, prev_displacement: tuple[float, float], ta
     neigh_h = params.target_neighborhood_scale * target_size[1]
     top, bottom = max(round(r1 - neigh_h / 2), 0), min(round(r1 + neigh_h / 2 + 1), height)
     left, right = max(round(c1 - neigh_w / 2), 0), min(round(c1 + neigh_w / 2 + 1), width)
-    masked = scores.clone()
+    masked = raw.clone()  # hard negatives are searched without the window
     masked[top:bottom, left:right] = 0
     max2, r2, c2 = _argmax2d(masked)
     disp2 = (c2 - centre[0], r2 - centre[1])
