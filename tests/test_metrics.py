@@ -183,3 +183,18 @@ def test_difference_table_lists_every_other_tracker():
     table = difference_table(summary, "ref", resamples=100)
     assert "| x | +10.0 | [+10.0, +10.0] | 1.00 |" in table and "| y | -10.0 | [-10.0, -10.0] | 0.00 |" in table
     assert "| ref |" not in table
+
+
+def test_difference_change_compares_a_gap_across_two_benchmarks():
+    from dimp_core.evaluation import difference_change
+
+    rng = np.random.default_rng(0)
+    x = {f"x{i}": float(v) for i, v in enumerate(rng.normal(3.0, 1.0, 24))}  # A ahead of B by 3 on X
+    y = {f"y{i}": float(v) for i, v in enumerate(rng.normal(-2.0, 1.0, 30))}  # behind by 2 on Y
+    d = difference_change(x, y, "X", "Y", resamples=2000, seed=1)
+    assert d.a == "X" and d.sequences == 54 and 4 < d.low < d.mean < d.high < 6 and d.p_a_better == 1.0
+    assert d == difference_change(x, y, "X", "Y", resamples=2000, seed=1)  # seeded
+    same = difference_change(x, {k: v + 20 * float(rng.normal()) for k, v in x.items()}, resamples=2000)
+    assert same.low < 0 < same.high
+    with pytest.raises(ValueError, match="at least one"):
+        difference_change({}, y)

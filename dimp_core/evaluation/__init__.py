@@ -16,13 +16,14 @@ from dimp_core.evaluation.metrics import (
 )
 from dimp_core.evaluation.plots import plot_curves, save_plots
 from dimp_core.evaluation.runner import evaluate, read_results, run_tracker, score_tracker, write_summary
-from dimp_core.evaluation.significance import PairedDifference, difference_table, paired_bootstrap
+from dimp_core.evaluation.significance import PairedDifference, difference_change, difference_table, paired_bootstrap
 from dimp_core.evaluation.summary import format_table, summarize_tracker
 
 __all__ = [
     "PairedDifference",
     "SequenceScores",
     "center_error",
+    "difference_change",
     "difference_table",
     "evaluate",
     "format_table",

@@ -50,6 +50,28 @@ def paired_bootstrap(auc_a: Mapping[str, float], auc_b: Mapping[str, float], a: 
                             len(shared), level)
 
 
+def difference_change(diff_x: Mapping[str, float], diff_y: Mapping[str, float], x: str = "X", y: str = "Y",
+                      resamples: int = 10_000, seed: int = 0, level: float = 0.95) -> PairedDifference:
+    """Is a paired difference (A - B per sequence) larger on benchmark X than on benchmark Y?
+
+    The two benchmarks have different sequences, so each is resampled on its own (seeded) and the statistic is
+    ``mean(diff_x) - mean(diff_y)``; ``p_a_better`` is the fraction of draws where it is positive.
+    """
+    if not diff_x or not diff_y:
+        raise ValueError("both benchmarks need at least one sequence")
+    if resamples < 1 or not 0 < level < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < level < 1, got {resamples} and {level}")
+    dx = np.array(list(diff_x.values()), dtype=float)  # (Sx,)
+    dy = np.array(list(diff_y.values()), dtype=float)  # (Sy,)
+    rng = np.random.default_rng(seed)
+    draws = (dx[rng.integers(len(dx), size=(resamples, len(dx)))].mean(axis=1)
+             - dy[rng.integers(len(dy), size=(resamples, len(dy)))].mean(axis=1))  # (B,)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return PairedDifference(x, y, float(dx.mean() - dy.mean()), float(low), float(high), float((draws > 0).mean()),
+                            len(dx) + len(dy), level)
+
+
 def sequence_aucs(summary: Mapping[str, Any], tracker: str) -> dict[str, float]:
     """Per-sequence AUC (percent) of ``tracker`` in an evaluation summary (``dimp eval``'s summary.json)."""
     return {name: s["auc"] for name, s in summary["trackers"][tracker]["sequences"].items()}

@@ -191,6 +191,18 @@ class ATOMTracker(Tracker):
     # ------------------------------------------------------------------- every frame
 
     @torch.no_grad()
+    def score_patch(self, image: np.ndarray, center: tuple[float, float]) -> tuple[Tensor, PatchFrame]:
+        """The current classifier's raw scores (upsampled, S x S) on a search patch centred on ``center`` (x, y) at
+        the current scale, and where that patch sits. For analysis: the tracker's state is left as it is."""
+        p = self.params
+        im = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        patch, frame = sample_patch(im, center, self.state.scale, p.image_sample_size)
+        _, x = self._features(patch[None])
+        raw = apply_filter(project(x, self.projection), self.filter)[0]  # (h, w)
+        up = (p.score_upsample_factor * p.image_sample_size,) * 2
+        return fourier_upsample(raw, up, p.score_nyquist_weight).float().cpu(), frame
+
+    @torch.no_grad()
     def track(self, image: np.ndarray) -> np.ndarray:
         p, state = self.params, self.state
         self.frame_num += 1

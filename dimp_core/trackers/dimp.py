@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dimp_core.geometry import sample_patch
+from dimp_core.geometry import PatchFrame, sample_patch
 from dimp_core.nets.dimpnet import IMAGENET_MEAN, IMAGENET_STD, DiMPNet
 from dimp_core.profiling import accel
 from dimp_core.profiling.timer import stage
@@ -256,6 +256,15 @@ class DiMPTracker(Tracker):
         self.info = {"score": 1.0, "flag": "normal"}
 
     # ------------------------------------------------------------------- every frame
+
+    def score_patch(self, image: np.ndarray, center: tuple[float, float]) -> tuple[Tensor, PatchFrame]:
+        """The current filter's raw scores (19, 19) on a search patch centred on ``center`` (x, y) at the current
+        scale, and where that patch sits. For analysis: the tracker's state is left as it is."""
+        with self._grad_off():
+            im = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+            patch, frame = sample_patch(im.to(self.device), center, self.state.scale, self.params.image_sample_size)
+            x, _ = self._heads_eager(self._prepare(patch[None]), False)[1:]
+            return self.net.classifier.classify(self.filter, x)[0, 0].float().cpu(), frame
 
     def track(self, image: np.ndarray) -> np.ndarray:
         with self._grad_off():

@@ -1,0 +1,54 @@
+"""The one-shot discrimination test: map geometry, both learned trackers, and the state left untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_opencv_trackers import moving_square, write_jpegs
+
+from dimp_core import build_tracker
+from dimp_core.data.benchmarks import Sequence
+from dimp_core.evaluation.discrimination import first_frame_discrimination, score_map_test
+
+
+def _blob(n: int, row: float, col: float, height: float = 1.0, width: float = 1.5) -> torch.Tensor:
+    r = torch.arange(n, dtype=torch.float32)[:, None]
+    c = torch.arange(n, dtype=torch.float32)[None, :]
+    return height * torch.exp(-((r - row) ** 2 + (c - col) ** 2) / (2 * width ** 2))
+
+
+def test_centre_peak_is_a_hit_with_a_clean_map():
+    # 19 x 19 DiMP map, 288 px patch (16 px per cell), 2 image px per patch px: a 64 x 64 px target is 2 x 2 cells
+    scores = _blob(19, 9, 9, width=1.0) + 0.01
+    hit, ratio = score_map_test(scores, scale=2.0, sample_size=288, target_size=np.array([64, 64]))
+    assert hit and ratio < 0.05
+
+
+def test_stronger_peak_elsewhere_is_a_miss_with_ratio_above_one():
+    scores = torch.maximum(_blob(19, 9, 9, 0.5), _blob(19, 2, 16, 1.0))
+    hit, ratio = score_map_test(scores, scale=2.0, sample_size=288, target_size=np.array([64, 64]))
+    assert not hit and ratio == pytest.approx(2.0, rel=1e-3)
+
+
+def test_hit_is_measured_in_image_pixels_of_the_target_box():
+    # the peak two cells (32 patch px = 64 image px) right of the centre: on a wide target, not on a narrow one
+    scores = _blob(19, 9, 11)
+    assert score_map_test(scores, 2.0, 288, np.array([160, 40]))[0]
+    assert not score_map_test(scores, 2.0, 288, np.array([40, 40]))[0]
+
+
+@pytest.mark.parametrize("name", ["dimp", "atom"])
+def test_shipped_trackers_find_an_easy_target_and_keep_their_state(name, tmp_path):
+    frames, boxes = moving_square(n=12, size=(180, 240))
+    seq = Sequence(name="square", frame_paths=tuple(write_jpegs(tmp_path, frames)), ground_truth=boxes)
+    tracker = build_tracker(name, device="cpu")
+    result = first_frame_discrimination(tracker, seq, every=3)
+    assert list(result.frames) == [3, 6, 9]
+    assert result.hit.all() and (result.ratio < 0.8).all(), result
+    # scoring a patch is analysis only: the state after init is what a track() call starts from
+    centre = tracker.state.center.clone()
+    tracker.score_patch(frames[5], (50.0, 50.0))
+    assert torch.equal(tracker.state.center, centre)
+    with pytest.raises(ValueError, match="every"):
+        first_frame_discrimination(tracker, seq, every=0)
