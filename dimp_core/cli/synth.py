@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "each of the 12 attributes in at least 3 of them; train and test use disjoint seeds and "
                        "disjoint source photos; val, the split to select settings on, uses the train photos with its "
                        "own random stream.")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+    p.add_argument("--split", choices=synthetic.SPLITS, default="test",
                    help="which split (default: test; val: the split to select settings on)")
     p.add_argument("--out", default=None,
                    help="output folder (default: $DIMP_LAB_DATA/synth-<split>, DIMP_LAB_DATA=~/.cache/dimp-lab)")

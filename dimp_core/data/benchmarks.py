@@ -452,7 +452,8 @@ def load_image_folder(path: str | Path, init_box: ArrayLike, name: str | None = 
 # --------------------------------------------------------------------------- load_dataset
 
 
-DATASET_KINDS = ("synth-test", "synth-val", "otb", "lasot", "got10k", "trackingnet")
+DATASET_KINDS = ("synth-test", "synth-val", "synth-val-heldout", "otb", "lasot", "got10k", "trackingnet")
+SYNTHETIC = ("synth-test", "synth-val", "synth-val-heldout")  # generated on first use
 
 
 def detect_layout(root: Path) -> str:
@@ -476,10 +477,11 @@ def _split_suffix(rest: str) -> tuple[str, str]:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """A dataset from a spec: ``synth-test``, ``synth-val`` (the split to select settings on), ``otb:PATH``,
+    """A dataset from a spec: ``synth-test``, ``synth-val`` (the split to select settings on), ``synth-val-heldout``
+    (the held-out-photo experiment, :mod:`dimp_core.data.synthetic`), ``otb:PATH``,
     ``lasot:PATH``, ``got10k:PATH[:SPLIT]`` (split ``val`` by default), ``trackingnet:PATH[:CHUNK]`` (chunk
     ``TEST`` by default) or a bare ``PATH`` (layout detected by :func:`detect_layout`)."""
-    if spec in ("synth-test", "synth-val"):
+    if spec in SYNTHETIC:
         from dimp_core.data.synthetic import ensure_benchmark  # written on first use
 
         return load_otb(ensure_benchmark(spec.removeprefix("synth-")), name=spec)

@@ -57,21 +57,29 @@ from dimp_core.data.synthetic_render import Scene, render_frame, target_boxes
 from dimp_core.data.synthetic_scene import ATTRIBUTES, SynthParams, build_scene
 
 __all__ = [
-    "ATTRIBUTES", "GENERATOR_VERSION", "IMAGE_SIZE", "SPLITS", "TEST_PHOTOS", "TRAIN_PHOTOS", "VISIBLE_THRESHOLD",
+    "ATTRIBUTES", "GENERATOR_VERSION", "HELD_OUT_PHOTOS", "IMAGE_SIZE", "KEPT_PHOTOS", "SPLITS", "TEST_PHOTOS",
+    "TRAIN_PHOTOS", "VISIBLE_THRESHOLD",
     "SequenceSpec", "SynthParams", "SyntheticSequence", "benchmark_plan", "benchmark_recipe", "benchmark_root",
     "ensure_benchmark", "iter_benchmark", "make_scene", "make_sequence", "write_benchmark", "write_sequence",
 ]
 
 GENERATOR_VERSION = 1  # bump when the output of the same recipe changes
-SPLITS = ("train", "val", "test")
-SPLIT_PHOTOS = {"train": TRAIN_PHOTOS, "val": TRAIN_PHOTOS, "test": TEST_PHOTOS}
-DEFAULT_SEED = {"train": 0, "val": 0, "test": 1_000_000}
-DEFAULT_NUM_SEQUENCES = {"train": 200, "val": 24, "test": 24}
+# The held-out-photo experiment: train on the other 9 train photos ("train-kept", the train split's random stream)
+# and validate on scenes made of these 4 only ("val-heldout", planned like val), to see what a tracker loses on
+# photos its training never saw while the test split stays untouched.
+HELD_OUT_PHOTOS = TRAIN_PHOTOS[::4]  # astronaut, retina, text, china
+KEPT_PHOTOS = tuple(p for p in TRAIN_PHOTOS if p not in HELD_OUT_PHOTOS)
+SPLITS = ("train", "val", "test", "train-kept", "val-heldout")
+SPLIT_PHOTOS = {"train": TRAIN_PHOTOS, "val": TRAIN_PHOTOS, "test": TEST_PHOTOS, "train-kept": KEPT_PHOTOS,
+                "val-heldout": HELD_OUT_PHOTOS}
+PLANNED_SPLITS = ("val", "test", "val-heldout")  # benchmarks with planned attributes (``planned_test_attributes``)
+DEFAULT_SEED = {"train": 0, "val": 0, "test": 1_000_000, "train-kept": 0, "val-heldout": 0}
+DEFAULT_NUM_SEQUENCES = {"train": 200, "val": 24, "test": 24, "train-kept": 200, "val-heldout": 24}
 FRAMES_RANGE = (100, 150)  # inclusive
 IMAGE_SIZE = (480, 360)  # (width, height)
 VISIBLE_THRESHOLD = 0.02
 JPEG_QUALITY = 90
-_SPLIT_CODE = {"train": 1, "test": 2, "val": 3}
+_SPLIT_CODE = {"train": 1, "test": 2, "val": 3, "train-kept": 1, "val-heldout": 4}
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +94,7 @@ class SyntheticSequence:
         visible_ratio: (N,) float64, the fraction of the target's area that can be seen.
         attributes: attribute labels, in ``ATTRIBUTES`` order.
         seed: the seed it was drawn from.
-        split: ``train``, ``val`` or ``test``.
+        split: one of ``SPLITS``.
     """
 
     name: str
@@ -151,7 +159,7 @@ def benchmark_plan(split: str = "test", num_sequences: int | None = None, num_fr
     """The sequences of a benchmark, without rendering anything.
 
     Args:
-        split: ``train``, ``val`` or ``test``.
+        split: one of ``SPLITS``.
         num_sequences: defaults to 24 (val, test) or 200 (train).
         num_frames: frames per sequence; by default each draws 100-150 from its seed.
         seed: seed of the first sequence (the others follow: seed + 1, ...); defaults to 1000000 (test), 0 (train, val).
@@ -169,7 +177,7 @@ def benchmark_plan(split: str = "test", num_sequences: int | None = None, num_fr
     specs = []
     for i in range(count):
         attributes, frames = _draw_defaults(base + i, split)
-        if split in ("val", "test"):
+        if split in PLANNED_SPLITS:
             attributes = planned_test_attributes(i)
         specs.append(SequenceSpec(f"{split}_{i:03d}", base + i, attributes, num_frames or frames))
     return tuple(specs)
@@ -201,7 +209,7 @@ def make_sequence(seed: int, split: str = "train", attributes: tuple[str, ...] |
 
     Args:
         seed: any integer; with ``split`` it fixes every pixel.
-        split: ``train``, ``val`` or ``test`` (decides the source photos and the random stream).
+        split: one of ``SPLITS`` (decides the source photos and the random stream).
         attributes: labels from ``ATTRIBUTES``; None draws 2-4 from the seed.
         num_frames: N; None draws 100-150 from the seed.
         image_size: (width, height).

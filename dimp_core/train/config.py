@@ -17,6 +17,9 @@ TRACKERS = ("dimp", "atom", "siamfc")
 PRESETS = ("smoke", "cpu", "gpu")
 
 
+TRAIN_SPLITS = ("train", "train-kept")  # synthetic splits training may draw from (never val or test)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     tracker: str = "dimp"  # dimp | atom | siamfc
@@ -34,6 +37,7 @@ class TrainConfig:
     pool_sequences: int = 60
     pool_frames: int = 60
     pool_image_size: tuple[int, int] = (480, 360)
+    train_split: str = "train"  # "train-kept": without the held-out photos (dimp_core.data.synthetic), pools too
     # optimiser: Adam, learning rates per module (the reference's ratios); 0 freezes a module
     lr: float = 2e-4  # base
     lr_backbone: float = 0.0  # frozen ImageNet backbone by default (BN in eval mode)
@@ -54,6 +58,10 @@ class TrainConfig:
     pool_cache: str = ""  # folder to keep the rendered pool in, shared by concurrent runs ("" = memory only)
     time_limit_s: float = 0.0  # stop early (logged, and recorded in the weights) after this long; 0 = never.
     # Single-process runs only: under torchrun the ranks could stop at different steps.
+
+    def __post_init__(self) -> None:
+        if self.train_split not in TRAIN_SPLITS:
+            raise ValueError(f"train_split must be one of {', '.join(TRAIN_SPLITS)}, got {self.train_split!r}")
 
     def replace(self, **changes: object) -> TrainConfig:
         valid = {f.name for f in dataclasses.fields(self)}

@@ -43,7 +43,7 @@ def training_pools(config: TrainConfig, progress: bool) -> tuple[list[PoolSequen
     """The run's training and validation sequences (``dimp_core.train.pool``)."""
     cache = config.pool_cache or None
     common = {"image_size": config.pool_image_size, "seed": config.seed, "workers": config.num_workers,
-              "cache": cache, "progress": progress}
+              "cache": cache, "progress": progress, "split": config.train_split}
     return (make_pool("train", config.pool_sequences, config.pool_frames, **common),
             make_pool("val", config.val_sequences, config.val_frames, **common))
 

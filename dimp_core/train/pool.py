@@ -42,20 +42,23 @@ def pool_seeds(which: str, num: int, seed: int) -> range:
     return range(first, first + num)
 
 
-def _generate(job: tuple[int, int, tuple[int, int]]) -> PoolSequence:
+Job = tuple[int, int, tuple[int, int], str]  # (generator seed, frames, (width, height), synthetic split)
+
+
+def _generate(job: Job) -> PoolSequence:
     from dimp_core.data.synthetic import make_sequence
 
-    seed, frames, image_size = job
-    s = make_sequence(seed, "train", num_frames=frames, image_size=image_size)
+    seed, frames, image_size, split = job
+    s = make_sequence(seed, split, num_frames=frames, image_size=image_size)
     return PoolSequence(np.stack(s.frames), s.boxes, s.visible)
 
 
-def _cache_stem(cache: Path, job: tuple[int, int, tuple[int, int]]) -> Path:
-    seed, frames, (width, height) = job
-    return cache / f"train-seed{seed}-{frames}f-{width}x{height}"
+def _cache_stem(cache: Path, job: Job) -> Path:
+    seed, frames, (width, height), split = job
+    return cache / f"{split}-seed{seed}-{frames}f-{width}x{height}"
 
 
-def _write_cached(job_and_cache: tuple[tuple[int, int, tuple[int, int]], Path]) -> None:
+def _write_cached(job_and_cache: tuple[Job, Path]) -> None:
     """Render one sequence into the cache (written under temporary names, then renamed: readers never see half)."""
     job, cache = job_and_cache
     stem = _cache_stem(cache, job)
@@ -71,21 +74,23 @@ def _write_cached(job_and_cache: tuple[tuple[int, int, tuple[int, int]], Path]) 
     os.replace(str(stem) + tmp + ".npz", stem.with_suffix(".npz"))  # last: marks the entry complete
 
 
-def _read_cached(cache: Path, job: tuple[int, int, tuple[int, int]]) -> PoolSequence:
+def _read_cached(cache: Path, job: Job) -> PoolSequence:
     stem = _cache_stem(cache, job)
     meta = np.load(stem.with_suffix(".npz"))
     return PoolSequence(np.load(stem.with_suffix(".npy"), mmap_mode="c"), meta["boxes"], meta["visible"])
 
 
 def make_pool(which: str, num: int, frames: int, image_size: tuple[int, int], seed: int = 0, workers: int = 0,
-              cache: str | Path | None = None, progress: bool = True) -> list[PoolSequence]:
+              cache: str | Path | None = None, progress: bool = True, split: str = "train") -> list[PoolSequence]:
     """``num`` sequences of ``frames`` frames at ``image_size`` (width, height) for pool ``which`` ('train' | 'val').
 
     Args:
+        split: the synthetic split whose photos and random stream the sequences come from (``train``, or
+            ``train-kept`` for the held-out-photo experiment).
         workers: processes that render in parallel (0: this process).
         cache: a folder to keep the rendered sequences in (created if needed); None keeps them in memory only.
     """
-    jobs = [(s, frames, tuple(image_size)) for s in pool_seeds(which, num, seed)]
+    jobs = [(s, frames, tuple(image_size), split) for s in pool_seeds(which, num, seed)]
     desc = f"{which} sequences"
     if cache is None:
         if workers > 0:
