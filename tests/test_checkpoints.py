@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from dimp_core import checkpoints as ck
+from dimp_core.safe_pickle import restricted_pickle_module
 
 # ----------------------------------------------------------------------------------------------------
 # Official-format files, made with a stand-in pytracking module tree that is removed before loading
@@ -272,7 +273,7 @@ def test_placeholder_reduce_and_newobj_only_record(tmp_path: Path) -> None:
         fake_cls = cls["Settings"]
         fake_cls.__init__ = lambda self, *a: marker.touch()  # type: ignore[method-assign]
         data = pickle.dumps({"x": Sneaky()}, protocol=2)
-    obj = ck._restricted.loads(data)["x"]
+    obj = restricted_pickle_module.loads(data)["x"]
     assert isinstance(obj, ck.PickledObject)
     assert obj.args == ("arg", 3) and obj.state == {"k": 1}
     assert not marker.exists()
@@ -292,10 +293,10 @@ def test_placeholder_reduce_and_newobj_only_record(tmp_path: Path) -> None:
 )
 def test_unpickler_hardening(data: bytes, message: str | None) -> None:
     if message is None:
-        assert ck._restricted.loads(data) is torch.device
+        assert restricted_pickle_module.loads(data) is torch.device
         return
     with pytest.raises(ck.UnsafeCheckpointError, match=message):
-        ck._restricted.loads(data)
+        restricted_pickle_module.loads(data)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -157,6 +157,21 @@ def test_val_split_is_planned_like_test_from_train_photos_and_its_own_stream():
     assert not np.array_equal(a.frames[0], b.frames[0])
 
 
+def test_held_out_photo_splits_partition_the_train_photos():
+    from dimp_core.data.synthetic import HELD_OUT_PHOTOS, KEPT_PHOTOS
+
+    assert set(HELD_OUT_PHOTOS) | set(KEPT_PHOTOS) == set(TRAIN_PHOTOS) and not set(HELD_OUT_PHOTOS) & set(KEPT_PHOTOS)
+    assert benchmark_recipe("val-heldout")["photos"] == list(HELD_OUT_PHOTOS)
+    assert benchmark_recipe("train-kept")["photos"] == list(KEPT_PHOTOS)
+    heldout = benchmark_plan("val-heldout")
+    assert [s.attributes for s in heldout] == [s.attributes for s in benchmark_plan("val")]  # planned like val
+    # the kept split is the train split's stream with fewer photos; val-heldout has a stream of its own
+    assert [s.seed for s in benchmark_plan("train-kept")] == [s.seed for s in benchmark_plan("train")]
+    a = make_sequence(0, "val", ("scale_change",), num_frames=2, image_size=SMALL)
+    b = make_sequence(0, "val-heldout", ("scale_change",), num_frames=2, image_size=SMALL)
+    assert not np.array_equal(a.frames[0], b.frames[0])
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_out_of_view_frames_are_flagged_and_boxes_kept(seed):
     seq = make_sequence(seed, "test", ("out_of_view", "scale_change"), num_frames=80, image_size=SMALL)

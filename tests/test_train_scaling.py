@@ -35,6 +35,16 @@ def test_pool_seeds_keep_train_and_validation_apart():
         pool_seeds("test", 1, 0)
 
 
+def test_kept_photo_pool_leaves_the_held_out_photos_out(tmp_path):
+    kept = make_pool("train", 1, 2, (160, 120), seed=0, cache=tmp_path, progress=False, split="train-kept")
+    full = make_pool("train", 1, 2, (160, 120), seed=0, progress=False)
+    assert not np.array_equal(kept[0].frames, full[0].frames)  # same seed, other photos
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["train-kept-seed0-2f-160x120.npz"]  # cached apart
+    assert preset("dimp", "smoke", train_split="train-kept").train_split == "train-kept"
+    with pytest.raises(ValueError, match="train_split"):
+        preset("dimp", "smoke", train_split="val-heldout")  # never train on a validation or test split
+
+
 def test_worker_batches_equal_the_in_process_ones():
     config = preset("dimp", "smoke", steps=3, num_workers=1, image_sample_size=96)
     pool = make_pool("train", 2, 12, (160, 120), progress=False)

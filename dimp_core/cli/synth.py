@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+SPLITS = ("train", "val", "test", "train-kept", "val-heldout")  # dimp_core.data.synthetic.SPLITS (imported lazily)
+
 
 def run(args: argparse.Namespace) -> int:
     from dimp_core.data import synthetic
@@ -29,8 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "each of the 12 attributes in at least 3 of them; train and test use disjoint seeds and "
                        "disjoint source photos; val, the split to select settings on, uses the train photos with its "
                        "own random stream.")
-    p.add_argument("--split", choices=synthetic.SPLITS, default="test",
-                   help="which split (default: test; val: the split to select settings on)")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="which split (default: test; val: the split to select settings on; train-kept and "
+                   "val-heldout: the held-out-photo experiment)")
     p.add_argument("--out", default=None,
                    help="output folder (default: $DIMP_LAB_DATA/synth-<split>, DIMP_LAB_DATA=~/.cache/dimp-lab)")
     p.add_argument("--num", type=int, default=None, help="number of sequences (default: 24 val/test, 200 train)")
