@@ -20,12 +20,12 @@ from dimp_core.nets.backbones import (
     BasicBlock,
     EfficientNetLite0,
     ResNet,
-    _tf_same_pad,
     efficientnet_lite0,
     lite0_weights_path,
     resnet18,
     resnet50,
 )
+from dimp_core.nets.backbones.efficientnet_lite import _tf_same_pad
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
