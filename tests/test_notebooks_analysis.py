@@ -105,8 +105,17 @@ def test_04_distractor_case(baselines):
     assert case["map_shape"]["atom"] == [side, side]
     for name in ("atom", "dimp"):
         assert 0 <= case["iou"][name] <= 1 and 0 <= case["mean_iou_after"][name] <= 1
-    for png in ("04_success.png", "04_precision.png", "04_attributes.png", "04_distractor_case.png"):
+    for png in ("04_success.png", "04_precision.png", "04_attributes.png", "04_distractor_case.png",
+                "04_first_frame_model.png"):
         assert (tmp / "fig" / png).stat().st_size > 10_000, png
+
+
+def test_04_first_frame_model_is_tested_on_the_case_sequence(baselines):
+    record, _ = baselines
+    for name in ("atom", "dimp"):
+        one_shot = record["one_shot"][name]
+        assert one_shot["every"] == 4 and one_shot["frames"] > 10  # every 4th visible frame of the whole case
+        assert 0.0 <= one_shot["hit_rate"] <= 1.0 and np.isfinite(one_shot["median_ratio"])
 
 
 # --------------------------------------------------------------------------- 06_training

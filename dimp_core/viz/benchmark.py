@@ -177,6 +177,46 @@ def plot_differences(differences: Mapping[str, Mapping[str, float]], reference: 
     return fig
 
 
+def plot_first_frame_discrimination(results: Mapping[str, Any], distance: np.ndarray | None = None,
+                                    title: str = "") -> Figure:
+    """The one-shot test of :mod:`dimp_core.evaluation.discrimination` over one sequence, per tracker.
+
+    Top: the distractor ratio of every tested frame (filled: the top score lies on the target, open: it lies
+    elsewhere), with the localisation's hard-negative (0.5) and distractor (0.8) fractions. Bottom (when
+    ``distance`` is given): the nearest look-alike's distance from the target, in target sizes.
+    ``results[name]`` is a :class:`~dimp_core.evaluation.discrimination.FrameDiscrimination`.
+    """
+    rows = 2 if distance is not None else 1
+    fig = Figure(figsize=(9.0, 2.6 * rows + 0.4))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    ax = axes[0]
+    for (name, r), colour in zip(results.items(), ("tab:orange", "tab:blue", "tab:green"), strict=False):
+        ratio = np.clip(r.ratio, 0.0, 2.0)  # above 2 the exact value does not matter
+        step = np.diff(r.frames).min() if len(r.frames) > 1 else 1
+        line = np.where(np.diff(r.frames, prepend=r.frames[:1]) > step, np.nan, ratio)  # no line across gaps
+        ax.plot(r.frames + 1, line, "-", color=colour, linewidth=1, alpha=0.6)
+        ax.plot(r.frames[r.hit] + 1, ratio[r.hit], "o", color=colour, markersize=4,
+                label=f"{name}: top score on the target in {100 * r.hit.mean():.0f} % of {len(r.hit)} frames")
+        ax.plot(r.frames[~r.hit] + 1, ratio[~r.hit], "o", mfc="none", color=colour, markersize=6)
+    for level, label in ((0.5, "hard negative"), (0.8, "distractor")):
+        ax.axhline(level, color="gray", linestyle="--", linewidth=0.8)
+        ax.annotate(label, (0, level), xycoords=("axes fraction", "data"), xytext=(3, 2),
+                    textcoords="offset points", fontsize=7, color="gray")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_ylim(0, 2.05)
+    ax.set_ylabel("distractor ratio\n(open: miss)")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "The first-frame model alone, no online update", fontsize=10)
+    if distance is not None:
+        axes[1].plot(np.arange(1, len(distance) + 1), distance, color="black", linewidth=1)
+        axes[1].axhline(0.5, color="gray", linestyle="--", linewidth=0.8)
+        axes[1].set_ylabel("nearest look-alike\n(target sizes)")
+        axes[1].set_ylim(0, min(float(np.nanmax(distance)), 6.0) + 0.2)
+    axes[-1].set_xlabel("frame")
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- the distractor case
 
 
