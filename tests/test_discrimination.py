@@ -52,3 +52,22 @@ def test_shipped_trackers_find_an_easy_target_and_keep_their_state(name, tmp_pat
     assert torch.equal(tracker.state.center, centre)
     with pytest.raises(ValueError, match="every"):
         first_frame_discrimination(tracker, seq, every=0)
+
+
+
+def test_heldout_summary_pairs_the_costs_per_sequence(tool):
+    heldout = tool("heldout_photos")
+    rng = np.random.default_rng(0)
+    base = {f"s{i}": float(v) for i, v in enumerate(rng.uniform(30, 80, 24))}
+    # dimp loses 6 points on every sequence without the photos, atom 1: dimp's extra cost is 5, beyond doubt
+    runs = {"dimp-full": base, "dimp-kept": {k: v - 6 for k, v in base.items()},
+            "atom-full": base, "atom-kept": {k: v - 1 for k, v in base.items()}}
+    runs = {name: {"auc": aucs, "hit_rate": aucs, "preset": "cpu", "steps": 900} for name, aucs in runs.items()}
+    summary = heldout.summarise(runs)
+    for measure in ("auc", "hit_rate"):
+        s = summary[measure]
+        assert s["cost"]["dimp"]["mean"] == pytest.approx(6) and s["cost"]["atom"]["mean"] == pytest.approx(1)
+        extra = s["dimp_cost_minus_atom_cost"]
+        assert extra["mean"] == pytest.approx(5) and extra["low"] == pytest.approx(5) and extra["p_positive"] == 1
+    table = heldout.table({"runs": runs, "summary": summary})
+    assert "| tracking AUC |" in table and "+5.0 [+5.0, +5.0]" in table

@@ -177,12 +177,10 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
         replace_section("no markers", "eval-table", "body")
 
 
-def test_ablation_collect_reads_logs_and_summaries_and_keeps_earlier_rows(tmp_path, monkeypatch):
-    import importlib
+def test_ablation_collect_reads_logs_and_summaries_and_keeps_earlier_rows(tmp_path, tool):
     import json
 
-    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "tools"))
-    ablations = importlib.import_module("ablations")
+    ablations = tool("ablations")
     run = tmp_path / "fixed-step"
     (run / "eval-val").mkdir(parents=True)
     log = [{"total": 2.0, "step": 1, "seconds": 0.5}, {"step": 1, "val_auc": 40.0},

@@ -28,22 +28,12 @@ def test_shipped_weights_load_and_track(name):
         assert np.isfinite(box).all() and tracker.info["flag"] in FLAGS and "error" not in tracker.info
 
 
-def _tool(name):
-    import importlib
-    import sys
-    from pathlib import Path
-
-    tools = str(Path(__file__).resolve().parents[1] / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    return importlib.import_module(name)
-
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_make_weights_retrains_the_recorded_configuration(name):
+def test_make_weights_retrains_the_recorded_configuration(name, tool):
     from dimp_core.train import preset
 
-    config = _tool("reproduce_weights").recorded_config(name)
+    config = tool("reproduce_weights").recorded_config(name)
     recorded = checkpoints.load_checkpoint_info(WEIGHTS_DIR / f"{name}.safetensors")["config"]
     assert config.tracker == name and config.preset == recorded["preset"]
     assert config.steps == recorded["steps"] and config.pool_sequences == recorded["pool_sequences"]
@@ -51,7 +41,7 @@ def test_make_weights_retrains_the_recorded_configuration(name):
     assert config != preset(name, "smoke")
 
 
-def test_shipped_weights_are_the_ones_selected_on_validation():
+def test_shipped_weights_are_the_ones_selected_on_validation(tool):
     import hashlib
     import json
 
@@ -62,35 +52,35 @@ def test_shipped_weights_are_the_ones_selected_on_validation():
         assert chosen["auc"] == max(c["auc"] for c in entry["candidates"].values())
         shipped = hashlib.sha256((WEIGHTS_DIR / f"{tracker}.safetensors").read_bytes()).hexdigest()
         assert shipped == chosen["sha256"], f"data/weights/{tracker}.safetensors is not the candidate selected"
-    table = _tool("select_on_val").table(selection)
+    table = tool("select_on_val").table(selection)
     assert table.count("| yes |") == len(selection["trackers"])
 
 
-def test_tracker_defaults_are_the_parameters_selected_on_validation():
+def test_tracker_defaults_are_the_parameters_selected_on_validation(tool):
     import json
 
     from dimp_core.trackers.atom import ATOMParams
     from dimp_core.trackers.dimp import DiMPParams
 
-    tool = _tool("params_on_val")
+    params = tool("params_on_val")
     data = json.loads((WEIGHTS_DIR.parent / "params_selection.json").read_text())
     assert data["dataset"] == "synth-val"
     defaults = {"dimp": DiMPParams(), "atom": ATOMParams()}
     for tracker, entry in data["trackers"].items():
-        assert set(entry["candidates"]) == set(tool.CANDIDATES[tracker])  # every candidate scored
+        assert set(entry["candidates"]) == set(params.CANDIDATES[tracker])  # every candidate scored
         resolved = [n for n, c in entry["candidates"].items() if c.get("low", 0.0) > 0]
         assert entry["selected"] == (max(resolved, key=lambda n: entry["candidates"][n]["auc"])
                                      if resolved else "reference")
-        overrides = tool._overrides(tool.CANDIDATES[tracker][entry["selected"]])
+        overrides = params._overrides(params.CANDIDATES[tracker][entry["selected"]])
         assert all(getattr(defaults[tracker], k) == v for k, v in overrides.items()), f"{tracker} defaults"
 
 
-def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_doubt():
-    tool = _tool("params_on_val")
+def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_doubt(tool):
+    params = tool("params_on_val")
     rng = np.random.default_rng(0)
     ref = {f"s{i}": float(v) for i, v in enumerate(rng.uniform(20, 90, 24))}
     noisy = {k: v + float(rng.normal(0, 5)) for k, v in ref.items()}  # no consistent gain
     better = {k: v + 3.0 + float(rng.normal(0, 0.5)) for k, v in ref.items()}
-    assert tool.decide("atom", {"reference": ref, "window": noisy})["selected"] == "reference"
-    entry = tool.decide("atom", {"reference": ref, "window": better})
+    assert params.decide("atom", {"reference": ref, "window": noisy})["selected"] == "reference"
+    entry = params.decide("atom", {"reference": ref, "window": better})
     assert entry["selected"] == "window" and entry["candidates"]["window"]["low"] > 0
