@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import red_box_sequence, track_frames
 
 from dimp_core import build_tracker
 from dimp_core.trackers import FLAGS, TrackerInputError
@@ -125,42 +126,16 @@ def test_fourier_upsampling_nyquist_conventions():
 # --------------------------------------------------------------------------- the tracker
 
 
-def _sequence(num: int = 8, path=None, size=(30, 40), shape=(180, 240), seed: int = 0):
-    """A red box moving over a noisy background; ``path(t) -> (x, y)`` sets its top-left corner."""
-    rng = np.random.default_rng(seed)
-    background = (rng.random((*shape, 3)) * 90).astype(np.uint8)
-    path = path or (lambda t: (60 + 3 * t, 50 + 2 * t))
-    frames, boxes = [], []
-    for t in range(num):
-        x, y = path(t)
-        im = background.copy()
-        x0, y0, x1, y1 = max(int(x), 0), max(int(y), 0), int(x + size[0]), int(y + size[1])
-        if x1 > 0 and y1 > 0:
-            im[y0:y1, x0:x1] = (230, 40, 40)
-        frames.append(im)
-        boxes.append((x, y, size[0], size[1]))
-    return frames, boxes
-
-
 def _make(**params):
     params.setdefault("image_sample_size", SIZE)
     return build_tracker("atom", device="cpu", weights="random", **params)
 
 
-def _run(tracker, frames, box):
-    tracker.init(frames[0], box)
-    out, infos = [np.asarray(box, dtype=float)], []
-    for im in frames[1:]:
-        out.append(tracker.update(im))
-        infos.append(dict(tracker.info))
-    return np.array(out), infos
-
-
 @pytest.fixture(scope="module")
 def moving_square():
-    frames, boxes = _sequence(num=12)  # 12 frames: the filter update of frame 11 runs
+    frames, boxes = red_box_sequence(num=12)  # 12 frames: the filter update of frame 11 runs
     tracker = _make()
-    out, infos = _run(tracker, frames, boxes[0])
+    out, infos = track_frames(tracker, frames, boxes[0])
     return tracker, out, infos
 
 
@@ -190,17 +165,17 @@ def test_thirty_first_frame_samples(moving_square):
 
 
 def test_classifier_alone_follows_the_target():
-    frames, boxes = _sequence(num=5)
-    out, infos = _run(_make(use_iou_net=False), frames, boxes[0])
+    frames, boxes = red_box_sequence(num=5)
+    out, infos = track_frames(_make(use_iou_net=False), frames, boxes[0])
     centres = out[:, :2] + (out[:, 2:] - 1) / 2
     truth = np.array(boxes)[:, :2] + (np.array(boxes)[:, 2:] - 1) / 2
     assert np.abs(centres - truth).max() < 3 and all(i["flag"] == "normal" for i in infos)
 
 
 def test_same_seed_same_boxes():
-    frames, boxes = _sequence(num=4)
-    a, _ = _run(_make(), frames, boxes[0])
-    b, _ = _run(_make(), frames, boxes[0])
+    frames, boxes = red_box_sequence(num=4)
+    a, _ = track_frames(_make(), frames, boxes[0])
+    b, _ = track_frames(_make(), frames, boxes[0])
     assert np.array_equal(a, b)
 
 
@@ -208,8 +183,8 @@ def test_target_leaving_the_view_and_coming_back():
     def path(t):  # out through the right border, then back
         return (150 + 40 * t, 70) if t < 4 else (150 + 40 * (7 - t), 70)
 
-    frames, boxes = _sequence(num=8, path=path)
-    out, infos = _run(_make(), frames, boxes[0])
+    frames, boxes = red_box_sequence(num=8, path=path)
+    out, infos = track_frames(_make(), frames, boxes[0])
     h, w = frames[0].shape[:2]
     for (x, y, bw, bh), info in zip(out[1:], infos, strict=True):
         assert info["flag"] in FLAGS and "error" not in info
@@ -218,22 +193,22 @@ def test_target_leaving_the_view_and_coming_back():
 
 @pytest.mark.parametrize("box", [(100.0, 80.0, 1.0, 1.0), (0.0, 0.0, 25.0, 30.0), (215.0, 150.0, 25.0, 30.0)])
 def test_tiny_and_border_targets(box):
-    frames, _ = _sequence(num=3)
-    out, infos = _run(_make(init_gn_iter=2), frames, box)
+    frames, _ = red_box_sequence(num=3)
+    out, infos = track_frames(_make(init_gn_iter=2), frames, box)
     assert np.isfinite(out).all() and all(i["flag"] in FLAGS and "error" not in i for i in infos)
 
 
 def test_grayscale_and_pil_frames_are_accepted():
     from PIL import Image
 
-    frames, boxes = _sequence(num=2)
+    frames, boxes = red_box_sequence(num=2)
     tracker = _make(init_gn_iter=1)
     tracker.init(frames[0][:, :, 0], boxes[0])
     assert tracker.update(Image.fromarray(frames[1])).shape == (4,) and "error" not in tracker.info
 
 
 def test_bad_boxes_are_clear_errors():
-    frames, _ = _sequence(num=1)
+    frames, _ = red_box_sequence(num=1)
     with pytest.raises(TrackerInputError, match="positive width and height"):
         _make().init(frames[0], (10, 10, 0, 20))
 
@@ -258,7 +233,7 @@ def test_official_resnet18_architecture_tracks(tmp_path):
     checkpoints.save_safetensors(build_network("atom").state_dict(), path, {"architecture": "atom"})
     tracker = build_tracker("atom", device="cpu", weights=path, image_sample_size=SIZE, init_gn_iter=1)
     assert tracker.feature_layer == "layer3"
-    frames, boxes = _sequence(num=2)
-    out, infos = _run(tracker, frames, boxes[0])
+    frames, boxes = red_box_sequence(num=2)
+    out, infos = track_frames(tracker, frames, boxes[0])
     assert np.isfinite(out).all() and infos[0]["flag"] in FLAGS and "error" not in infos[0]
     assert tracker.projection.shape == (64, 256, 1, 1)  # ResNet-18 layer3: C = 256

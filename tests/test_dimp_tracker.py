@@ -3,28 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from helpers import red_box_sequence, track_frames
 
 from dimp_core import build_tracker
 from dimp_core.trackers import FLAGS, TrackerInputError
 
 SIZE = 160  # a smaller search patch keeps the tests fast; the networks are fully convolutional
-
-
-def _sequence(num: int = 8, path=None, size=(30, 40), shape=(180, 240), seed: int = 0):
-    """A red box moving over a noisy background; ``path(t) -> (x, y)`` sets its top-left corner."""
-    rng = np.random.default_rng(seed)
-    background = (rng.random((*shape, 3)) * 90).astype(np.uint8)
-    path = path or (lambda t: (60 + 3 * t, 50 + 2 * t))
-    frames, boxes = [], []
-    for t in range(num):
-        x, y = path(t)
-        im = background.copy()
-        x0, y0, x1, y1 = max(int(x), 0), max(int(y), 0), int(x + size[0]), int(y + size[1])
-        if x1 > 0 and y1 > 0:
-            im[y0:y1, x0:x1] = (230, 40, 40)
-        frames.append(im)
-        boxes.append((x, y, size[0], size[1]))
-    return frames, boxes
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +20,10 @@ def tracker_factory():
     return make
 
 
-def _run(tracker, frames, box):
-    tracker.init(frames[0], box)
-    out, infos = [np.asarray(box, dtype=float)], []
-    for im in frames[1:]:
-        out.append(tracker.update(im))
-        infos.append(dict(tracker.info))
-    return np.array(out), infos
-
-
 def test_runs_through_a_sequence_with_valid_flags_and_info(tracker_factory):
-    frames, boxes = _sequence()
+    frames, boxes = red_box_sequence()
     tracker = tracker_factory()
-    out, infos = _run(tracker, frames, boxes[0])
+    out, infos = track_frames(tracker, frames, boxes[0])
     assert out.shape == (8, 4) and np.isfinite(out).all()
     for info in infos:
         assert info["flag"] in FLAGS and "error" not in info
@@ -58,9 +33,9 @@ def test_runs_through_a_sequence_with_valid_flags_and_info(tracker_factory):
 
 
 def test_same_seed_same_boxes(tracker_factory):
-    frames, boxes = _sequence(num=6)
-    a, _ = _run(tracker_factory(), frames, boxes[0])
-    b, _ = _run(tracker_factory(), frames, boxes[0])
+    frames, boxes = red_box_sequence(num=6)
+    a, _ = track_frames(tracker_factory(), frames, boxes[0])
+    b, _ = track_frames(tracker_factory(), frames, boxes[0])
     assert np.array_equal(a, b)
 
 
@@ -68,8 +43,8 @@ def test_target_leaving_the_view_and_coming_back(tracker_factory):
     def path(t):  # out through the right border, then back
         return (150 + 40 * t, 70) if t < 4 else (150 + 40 * (7 - t), 70)
 
-    frames, boxes = _sequence(num=8, path=path)
-    out, infos = _run(tracker_factory(), frames, boxes[0])
+    frames, boxes = red_box_sequence(num=8, path=path)
+    out, infos = track_frames(tracker_factory(), frames, boxes[0])
     h, w = frames[0].shape[:2]
     for (x, y, bw, bh), info in zip(out[1:], infos, strict=True):
         assert info["flag"] in FLAGS and "error" not in info
@@ -78,15 +53,15 @@ def test_target_leaving_the_view_and_coming_back(tracker_factory):
 
 @pytest.mark.parametrize("box", [(100.0, 80.0, 1.0, 1.0), (0.0, 0.0, 25.0, 30.0), (215.0, 150.0, 25.0, 30.0)])
 def test_tiny_and_border_targets(tracker_factory, box):
-    frames, _ = _sequence(num=4)
-    out, infos = _run(tracker_factory(), frames, box)
+    frames, _ = red_box_sequence(num=4)
+    out, infos = track_frames(tracker_factory(), frames, box)
     assert np.isfinite(out).all() and all(i["flag"] in FLAGS and "error" not in i for i in infos)
 
 
 def test_grayscale_and_pil_frames_are_accepted(tracker_factory):
     from PIL import Image
 
-    frames, boxes = _sequence(num=3)
+    frames, boxes = red_box_sequence(num=3)
     tracker = tracker_factory()
     tracker.init(frames[0][:, :, 0], boxes[0])
     assert tracker.update(Image.fromarray(frames[1])).shape == (4,)
@@ -98,7 +73,7 @@ def test_grayscale_and_pil_frames_are_accepted(tracker_factory):
     ((1, 2, 3), "4 finite numbers"),
 ])
 def test_bad_boxes_are_clear_errors(tracker_factory, box, message):
-    frames, _ = _sequence(num=1)
+    frames, _ = red_box_sequence(num=1)
     with pytest.raises(TrackerInputError, match=message):
         tracker_factory().init(frames[0], box)
 
@@ -129,9 +104,9 @@ def test_unknown_tracker_lists_the_known_ones():
 
 
 def test_dimp18_official_architecture_tracks(tracker_factory):
-    frames, boxes = _sequence(num=3)
+    frames, boxes = red_box_sequence(num=3)
     tracker = build_tracker("dimp18", device="cpu", weights="random", image_sample_size=SIZE)
-    out, infos = _run(tracker, frames, boxes[0])
+    out, infos = track_frames(tracker, frames, boxes[0])
     assert np.isfinite(out).all() and all(i["flag"] in FLAGS for i in infos)
     assert torch.equal(tracker.filter, tracker.filter)  # the filter exists and is a tensor
 
@@ -142,7 +117,7 @@ def test_got10k_toolkit_drives_the_dimp_tracker(tracker_factory, tmp_path):
 
     from dimp_core.evaluation.got10k_adapter import Got10kTracker
 
-    frames, boxes = _sequence(num=4)
+    frames, boxes = red_box_sequence(num=4)
     files = []
     for i, im in enumerate(frames):
         files.append(str(tmp_path / f"{i:04d}.jpg"))

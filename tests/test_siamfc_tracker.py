@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import track_frames
 
 from dimp_core import build_tracker
 from dimp_core.nets.dimpnet import normalize_image
@@ -58,15 +59,6 @@ def sequence(num: int = 6, path=None, size=(30, 40), shape=(120, 160), seed: int
     return frames, boxes
 
 
-def run(tracker, frames, box):
-    tracker.init(frames[0], box)
-    out, infos = [np.asarray(box, dtype=float)], []
-    for im in frames[1:]:
-        out.append(tracker.update(im))
-        infos.append(dict(tracker.info))
-    return np.array(out), infos
-
-
 def bump(col: float, row: float, amp: float = 1.0, size: int = 17) -> np.ndarray:
     """A Gaussian response peak at cell (col, row)."""
     yy, xx = np.mgrid[0:size, 0:size]
@@ -79,7 +71,7 @@ def bump(col: float, row: float, amp: float = 1.0, size: int = 17) -> np.ndarray
 @pytest.mark.parametrize("name", ["siamfc", "siamfc-alexnet"])
 def test_both_networks_run_through_a_sequence(nets, name):
     frames, boxes = sequence(num=3)
-    out, infos = run(make(nets, name), frames, boxes[0])
+    out, infos = track_frames(make(nets, name), frames, boxes[0])
     assert out.shape == (3, 4) and np.isfinite(out).all()
     for info in infos:
         assert info["flag"] in FLAGS and "error" not in info
@@ -187,7 +179,7 @@ def test_target_leaving_the_view_and_coming_back(nets):
         return (100 + 30 * t, 40) if t < 3 else (100 + 30 * (5 - t), 40)
 
     frames, boxes = sequence(num=6, path=path)
-    out, infos = run(make(nets, instance_size=SMALL), frames, boxes[0])
+    out, infos = track_frames(make(nets, instance_size=SMALL), frames, boxes[0])
     h, w = frames[0].shape[:2]
     for (x, y, bw, bh), info in zip(out[1:], infos, strict=True):
         assert info["flag"] in FLAGS and "error" not in info
@@ -196,7 +188,7 @@ def test_target_leaving_the_view_and_coming_back(nets):
 
 def test_not_found_threshold_holds_the_state(nets):
     frames, boxes = sequence(num=2)
-    out, infos = run(make(nets, instance_size=SMALL, not_found_threshold=float("inf")), frames, boxes[0])
+    out, infos = track_frames(make(nets, instance_size=SMALL, not_found_threshold=float("inf")), frames, boxes[0])
     assert all(i["flag"] == "not_found" and "error" not in i for i in infos)
     assert np.allclose(out, boxes[0])
 
@@ -205,7 +197,7 @@ def test_not_found_threshold_holds_the_state(nets):
                                  (-10.0, -12.0, 20.0, 20.0), (159.0, 119.0, 1.0, 1.0)])
 def test_one_pixel_and_border_boxes(nets, box):
     frames, _ = sequence(num=2)
-    out, infos = run(make(nets, instance_size=SMALL), frames, box)
+    out, infos = track_frames(make(nets, instance_size=SMALL), frames, box)
     assert np.isfinite(out).all() and all(i["flag"] in FLAGS and "error" not in i for i in infos)
     assert (out[:, 2:] >= min(box[2], 4.0) - 1e-9).all()
 
@@ -224,8 +216,8 @@ def test_size_is_clamped_when_the_scale_keeps_shrinking_or_growing(nets, monkeyp
 
 def test_same_seed_same_boxes(nets):
     frames, boxes = sequence(num=3)
-    a, _ = run(make(nets, instance_size=SMALL), frames, boxes[0])
-    b, _ = run(make(nets, instance_size=SMALL), frames, boxes[0])
+    a, _ = track_frames(make(nets, instance_size=SMALL), frames, boxes[0])
+    b, _ = track_frames(make(nets, instance_size=SMALL), frames, boxes[0])
     assert np.array_equal(a, b)
     # the untrained network is seeded: the same seed rebuilds the same weights, another seed does not
     same = build_tracker("siamfc-alexnet", weights="random").net.state_dict()
