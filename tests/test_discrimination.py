@@ -71,3 +71,20 @@ def test_heldout_summary_pairs_the_costs_per_sequence(tool):
         assert extra["mean"] == pytest.approx(5) and extra["low"] == pytest.approx(5) and extra["p_positive"] == 1
     table = heldout.table({"runs": runs, "summary": summary})
     assert "| tracking AUC |" in table and "+5.0 [+5.0, +5.0]" in table
+
+
+def test_readme_tables_are_generated_from_the_recorded_json(tool):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    heldout = tool("heldout_photos")
+    data = json.loads((root / "data" / "heldout_photos.json").read_text())
+    summary = heldout.summarise(data["runs"])
+    assert summary == data["summary"] and heldout.table(data) in readme  # follows from the per-sequence numbers
+    # ATOM's classifier is fitted online: the training photos cannot change its first-frame hit rate
+    assert summary["hit_rate"]["cost"]["atom"]["mean"] == 0.0
+    one_shot = tool("discrimination")
+    data = json.loads((root / "data" / "discrimination.json").read_text())
+    assert one_shot.summarise(data) == data["summary"] and one_shot.table(data["summary"]) in readme
