@@ -88,3 +88,15 @@ def test_readme_tables_are_generated_from_the_recorded_json(tool):
     one_shot = tool("discrimination")
     data = json.loads((root / "data" / "discrimination.json").read_text())
     assert one_shot.summarise(data) == data["summary"] and one_shot.table(data["summary"]) in readme
+
+
+def test_seed_spread_summary_per_seed_and_averaged(tool):
+    spread = tool("seed_spread")
+    seqs = [f"s{i}" for i in range(10)]
+    per_sequence = {"dimp": {"0": dict.fromkeys(seqs, 50.0), "1": dict.fromkeys(seqs, 54.0)},
+                    "atom": {"0": dict.fromkeys(seqs, 52.0), "1": dict.fromkeys(seqs, 50.0)}}
+    s = spread.summarise(per_sequence)
+    assert s["seeds"] == ["0", "1"] and s["dimp_minus_atom"] == {"0": -2.0, "1": 4.0}
+    assert s["seed_averaged"]["mean"] == pytest.approx(1.0) and s["seed_averaged"]["low"] == pytest.approx(1.0)
+    table = spread.table({"dataset": "toy", "summary": s})
+    assert "| `dimp` - `atom` | -2.0 | +4.0 | 6.0 |" in table and "| `dimp` AUC | 50.0 | 54.0 | 4.0 |" in table
