@@ -100,3 +100,15 @@ def test_seed_spread_summary_per_seed_and_averaged(tool):
     assert s["seed_averaged"]["mean"] == pytest.approx(1.0) and s["seed_averaged"]["low"] == pytest.approx(1.0)
     table = spread.table({"dataset": "toy", "summary": s})
     assert "| `dimp` - `atom` | -2.0 | +4.0 | 6.0 |" in table and "| `dimp` AUC | 50.0 | 54.0 | 4.0 |" in table
+
+
+def test_seed_table_in_the_readme_follows_from_the_json(tool):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spread = tool("seed_spread")
+    data = json.loads((root / "data" / "seed_spread.json").read_text())
+    assert spread.summarise(data["per_sequence"]) == data["summary"]
+    assert spread.table(data) in (root / "README.md").read_text()
+    assert data["summary"]["seeds"][0] == "0"  # seed 0 is the tracker's default, the README's results table
