@@ -112,3 +112,44 @@ def test_seed_table_in_the_readme_follows_from_the_json(tool):
     assert spread.summarise(data["per_sequence"]) == data["summary"]
     assert spread.table(data) in (root / "README.md").read_text()
     assert data["summary"]["seeds"][0] == "0"  # seed 0 is the tracker's default, the README's results table
+
+
+def test_component_swap_moves_only_the_iounet_weights(tool):
+    swap = tool("component_swap")
+    own, swapped, donor = swap.build_cell("dimp"), swap.build_cell("dimp+atom-iounet"), swap.build_cell("atom")
+    assert type(swapped) is type(own) and swapped.params == own.params
+    # the last layer is never folded: the swapped tracker predicts IoU with ATOM's weights, classifies with DiMP's
+    assert torch.equal(swapped.net.bb_regressor.iou_predictor.weight, donor.net.bb_regressor.iou_predictor.weight)
+    assert not torch.equal(swapped.net.bb_regressor.iou_predictor.weight, own.net.bb_regressor.iou_predictor.weight)
+    for a, b in zip(swapped.net.classifier.state_dict().values(), own.net.classifier.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+
+
+def test_component_swap_effects_are_paired_differences(tool):
+    swap = tool("component_swap")
+    seqs = [f"s{i}" for i in range(8)]
+    auc = {"dimp": 50.0, "dimp+atom-iounet": 53.0, "atom+dimp-iounet": 48.0, "atom": 51.0}
+    s = swap.summarise({label: dict.fromkeys(seqs, v) for label, v in auc.items()})
+    assert s["auc"] == auc
+    assert s["effects"]["classifier, DiMP's IoU-Net"]["mean"] == pytest.approx(2.0)
+    assert s["effects"]["classifier, ATOM's IoU-Net"]["mean"] == pytest.approx(2.0)
+    assert s["effects"]["IoU-Net, DiMP's classifier"]["mean"] == pytest.approx(-3.0)
+    assert s["effects"]["IoU-Net, ATOM's classifier"]["low"] == pytest.approx(-3.0)
+    table = swap.table({"runs": {"toy": {"summary": s}}})
+    assert "| DiMP (`dimp+atom-iounet`) | ATOM | 53.0 |" in table
+    assert "| classifier, ATOM's IoU-Net: `dimp+atom-iounet` - `atom` | +2.0 [+2.0, +2.0] |" in table
+
+
+def test_swap_table_in_the_readme_follows_from_the_json(tool):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    swap = tool("component_swap")
+    data = json.loads((root / "data" / "component_swap.json").read_text())
+    for run in data["runs"].values():
+        assert swap.summarise(run["per_sequence"]) == run["summary"]
+    assert {(r["dataset"], r["torch_threads"]) for r in data["runs"].values()} == {
+        ("synth-val", 1), ("synth-test", 1), ("synth-val", 2), ("synth-test", 2)}
+    assert swap.table(data) in (root / "README.md").read_text()

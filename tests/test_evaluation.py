@@ -131,13 +131,21 @@ def test_pipeline_agrees_with_got10k_experiment_otb(tmp_path):
 
 
 def test_cli_eval(tmp_path, capsys):
+    import torch
+
     root = make_square_otb(tmp_path / "otb")
     out = tmp_path / "eval"
-    assert main(["eval", "--trackers", "opencv-kcf,opencv-csrt", "--dataset", f"otb:{root}", "--out", str(out)]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["eval", "--trackers", "opencv-kcf,opencv-csrt", "--dataset", f"otb:{root}", "--out", str(out),
+                     "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     printed = capsys.readouterr().out
     assert "| opencv-kcf |" in printed and "| opencv-csrt |" in printed and "| fast_motion (1) |" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["trackers"]) == ["opencv-kcf", "opencv-csrt"] and summary["num_sequences"] == 2
+    assert summary["torch_threads"] == 1
     assert summary["trackers"]["opencv-csrt"]["auc"] > 50
     assert (out / "success_plot.png").is_file() and (out / "precision_plot.png").is_file()
     assert (out / "results" / "opencv-csrt" / "SquareB.txt").is_file()
@@ -148,6 +156,8 @@ def test_cli_eval_errors(tmp_path, capsys):
     assert "unknown tracker(s) opencv-kfc; choose from" in capsys.readouterr().err
     assert main(["eval", "--dataset", "otb2015", "--out", str(tmp_path)]) == 2
     assert "unknown dataset 'otb2015'" in capsys.readouterr().err
+    assert main(["eval", "--dataset", "otb2015", "--out", str(tmp_path), "--threads", "0"]) == 2
+    assert "--threads must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch):
@@ -166,11 +176,17 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "dimp_core.data.synthetic", fake)
     readme = tmp_path / "README.md"
     readme.write_text("# title\n\ntext\n\n<!-- eval-table:start -->\nold table\n<!-- eval-table:end -->\n\nafter\n")
-    assert tool.main(["--trackers", "opencv-kcf", "--out", str(tmp_path / "eval"), "--readme", str(readme)]) == 0
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert tool.main(["--trackers", "opencv-kcf", "--out", str(tmp_path / "eval"), "--readme", str(readme)]) == 0
+    finally:
+        torch.set_num_threads(threads)
     text = readme.read_text()
     assert text.startswith("# title\n\ntext\n\n<!-- eval-table:start -->\n## Results")
     assert text.endswith("<!-- eval-table:end -->\n\nafter\n")
-    assert "old table" not in text and "| opencv-kcf |" in text
+    assert "old table" not in text and "| opencv-kcf |" in text and "--threads 1`" in text
     from readme_section import replace_section
 
     with pytest.raises(ValueError, match="exactly one"):

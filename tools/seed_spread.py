@@ -6,7 +6,8 @@ Usage (from the repository root)::
 
 ``dimp`` and ``atom`` draw random numbers while tracking (the first frame's augmentation shifts and dropout, the
 IoU-Net's jittered boxes, ATOM's initial projection), all from ``params.seed``. A benchmark AUC is one draw. This
-script runs both shipped trackers with several seeds over the same sequences (``results/seeds-<dataset>/``;
+script runs both shipped trackers with several seeds over the same sequences, one torch thread per run (the
+boxes depend on the thread count; ``results/seeds-<dataset>/``;
 existing result files are reused, as by ``dimp eval``) and reports each tracker's AUC per seed and the
 ``dimp - atom`` difference per seed and averaged over the seeds. Reporting only: nothing is selected on it.
 """
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         per_sequence: dict[str, dict[str, dict[str, float]]] = {t: {} for t in TRACKERS}
         for (t, s), aucs in zip(jobs, results, strict=True):
             per_sequence[t][str(s)] = aucs
-        path.write_text(json.dumps({"dataset": args.dataset, "per_sequence": per_sequence,
+        path.write_text(json.dumps({"dataset": args.dataset, "torch_threads": 1, "per_sequence": per_sequence,
                                     "summary": summarise(per_sequence)}, indent=1) + "\n")
     data = json.loads(path.read_text())
     write_section("seed-table", table(data))

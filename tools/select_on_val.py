@@ -29,11 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[str, Any]:
     """OPE of one candidate on synth-val: AUC / precision (percent) and what the weights record of their training."""
+    import torch
+
     from dimp_core import checkpoints
     from dimp_core.data.benchmarks import load_dataset
     from dimp_core.evaluation import evaluate, run_tracker
     from dimp_core.trackers import build_tracker
 
+    torch.set_num_threads(1)  # the boxes depend on the thread count; the README's accuracy tables use one
     dataset = load_dataset("synth-val")
     label = f"{tracker}-{name}"
     run_tracker(build_tracker(tracker, device="cpu", weights=str(weights)), dataset, out, tracker_name=label)

@@ -13,6 +13,8 @@ Summary layout (what ``summary.json`` holds)::
                          "attributes": {attribute: {"auc": percent, "num_sequences": int}},
                          "sequences": {sequence: {"auc": percent, "fps": float | None}},
                          "curves": {"success": [21 fractions], "precision": [51], "norm_precision": [51]}}}}
+
+``dimp eval`` adds ``"torch_threads"``: the CPU thread count it tracked with (boxes can depend on it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,149 @@
+"""Where does the ``dimp`` - ``atom`` difference come from: the classifier or the IoU-Net? A 2 x 2 swap.
+
+Usage (from the repository root)::
+
+    python tools/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + README
+    python tools/component_swap.py --readme                            # README table from the JSON only
+
+Both shipped trackers find the target in two stages: a classifier locates it (DiMP's model predictor, ATOM's
+online Gauss-Newton classifier) and an IoU-Net refines the box. The two IoU-Nets have the same architecture on
+the same backbone layers and were trained on the same data, so their weights can be exchanged. This script runs
+the four combinations with tracker seed 0 (``results/swap-<dataset>-<threads>thread/``; existing result files
+are reused, as by ``dimp eval``), once with one torch thread per run and once with two: the order in which a
+convolution sums its terms depends on the thread count, and ATOM's tracks are sensitive to that last bit:
+
+=====================  ============================  ==========================
+label                  classifier (online logic)     IoU-Net weights
+=====================  ============================  ==========================
+``dimp``               DiMP's model predictor        trained with DiMP
+``dimp+atom-iounet``   DiMP's model predictor        trained with ATOM
+``atom+dimp-iounet``   ATOM's online classifier      trained with DiMP
+``atom``               ATOM's online classifier      trained with ATOM
+=====================  ============================  ==========================
+
+Each tracker keeps its own box-refinement settings (pytracking's ``dimp18.py`` and ATOM's ``default.py``); only
+the IoU-Net's weights move. The effects are paired differences over the sequences: the classifier's with either
+IoU-Net held fixed, the IoU-Net's with either classifier held fixed. Reporting only: nothing is selected or
+shipped on it (decided before the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from readme_section import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+# label -> (tracker whose classifier and online logic run, tracker whose IoU-Net weights it uses)
+CELLS = {"dimp": ("dimp", "dimp"), "dimp+atom-iounet": ("dimp", "atom"),
+         "atom+dimp-iounet": ("atom", "dimp"), "atom": ("atom", "atom")}
+# effect name -> (label a, label b): the effect is a - b, per sequence
+EFFECTS = {
+    "classifier, DiMP's IoU-Net": ("dimp", "atom+dimp-iounet"),
+    "classifier, ATOM's IoU-Net": ("dimp+atom-iounet", "atom"),
+    "IoU-Net, DiMP's classifier": ("dimp", "dimp+atom-iounet"),
+    "IoU-Net, ATOM's classifier": ("atom+dimp-iounet", "atom"),
+}
+
+
+def build_cell(label: str, device: str = "cpu", seed: int = 0) -> Any:
+    """The tracker of ``label``: the shipped network of its classifier's tracker, with the other tracker's
+    IoU-Net weights if asked, swapped before the tracker makes its inference copy (which folds BatchNorm)."""
+    import torch
+
+    from dimp_core.trackers import load_network
+    from dimp_core.trackers.atom import ATOMParams, ATOMTracker
+    from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
+
+    classifier, iounet = CELLS[label]
+    net = load_network(classifier, None)
+    if iounet != classifier:  # strict loading: the two IoU-Nets must have the same architecture
+        net.bb_regressor.load_state_dict(load_network(iounet, None).bb_regressor.state_dict())
+    if classifier == "dimp":
+        return DiMPTracker(net, DiMPParams(seed=seed), torch.device(device), name="dimp")
+    return ATOMTracker(net, ATOMParams(seed=seed), torch.device(device))
+
+
+def run_cell(dataset_name: str, label: str, threads: int = 1) -> dict[str, float]:
+    """Per-sequence AUC of cell ``label`` on ``dataset_name``, tracked with ``threads`` torch threads."""
+    import torch
+
+    from dimp_core.data.benchmarks import load_dataset
+    from dimp_core.evaluation import evaluate, run_tracker
+
+    torch.set_num_threads(threads)
+    dataset = load_dataset(dataset_name)
+    out = ROOT / "results" / f"swap-{dataset_name}-{threads}thread"
+    run_tracker(build_cell(label), dataset, out, tracker_name=label)
+    return {s: v["auc"] for s, v in evaluate(dataset, out, [label])["trackers"][label]["sequences"].items()}
+
+
+def summarise(per_sequence: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Mean AUC per cell and each effect (a - b) with its 95 % paired interval over the sequences."""
+    import numpy as np
+
+    from dimp_core.evaluation import paired_bootstrap
+
+    auc = {label: float(np.mean(list(per_sequence[label].values()))) for label in CELLS}
+    effects = {}
+    for name, (a, b) in EFFECTS.items():
+        d = paired_bootstrap(per_sequence[a], per_sequence[b], a, b)
+        effects[name] = {"a": a, "b": b, "mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better}
+    return {"auc": auc, "effects": effects}
+
+
+def run_name(dataset: str, threads: int) -> str:
+    return f"{dataset}, {threads} thread{'s' if threads > 1 else ''}"
+
+
+def table(data: dict[str, Any]) -> str:
+    runs = list(data["runs"])
+    s = {name: data["runs"][name]["summary"] for name in runs}
+    rows = ["| classifier | IoU-Net trained with | " + " | ".join(f"{r}: AUC" for r in runs) + " |",
+            "|---|---|" + "---:|" * len(runs)]
+    for label, (classifier, iounet) in CELLS.items():
+        name = {"dimp": "DiMP", "atom": "ATOM"}
+        cells = " | ".join(f"{s[r]['auc'][label]:.1f}" for r in runs)
+        rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {cells} |")
+    rows += ["", "| effect (a - b) [95 % interval] | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
+    for effect, (a, b) in EFFECTS.items():
+        cells = " | ".join(f"{e['mean']:+.1f} [{e['low']:+.1f}, {e['high']:+.1f}]"
+                           for e in (s[r]["effects"][effect] for r in runs))
+        rows.append(f"| {effect}: `{a}` - `{b}` | {cells} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["synth-val", "synth-test"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch threads per run; each count is a run of its own (the numbers depend on it)")
+    parser.add_argument("--cores", type=int, default=2, help="runs in parallel: cores // threads")
+    parser.add_argument("--json", default=str(ROOT / "data" / "component_swap.json"))
+    parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
+    args = parser.parse_args(argv)
+    path = Path(args.json)
+    if not args.readme:
+        runs: dict[str, Any] = {}
+        for threads in args.threads:
+            jobs = [(d, label) for d in args.datasets for label in CELLS]
+            with ProcessPoolExecutor(max(1, args.cores // threads)) as pool:
+                aucs = list(pool.map(run_cell, *zip(*jobs, strict=True), [threads] * len(jobs)))
+            for d in args.datasets:
+                per_sequence = {label: a for (dd, label), a in zip(jobs, aucs, strict=True) if dd == d}
+                runs[run_name(d, threads)] = {"dataset": d, "torch_threads": threads, "per_sequence": per_sequence,
+                                              "summary": summarise(per_sequence)}
+        path.write_text(json.dumps({"tracker_seed": 0, "runs": runs}, indent=1) + "\n")
+    data = json.loads(path.read_text())
+    write_section("swap-table", table(data))
+    print(table(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
