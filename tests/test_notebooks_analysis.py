@@ -106,8 +106,29 @@ def test_04_distractor_case(baselines):
     for name in ("atom", "dimp"):
         assert 0 <= case["iou"][name] <= 1 and 0 <= case["mean_iou_after"][name] <= 1
     for png in ("04_success.png", "04_precision.png", "04_attributes.png", "04_distractor_case.png",
-                "04_first_frame_model.png"):
+                "04_first_frame_model.png", "04_component_swap.png"):
         assert (tmp / "fig" / png).stat().st_size > 10_000, png
+
+
+def test_04_component_swap_shows_the_recorded_runs(baselines):
+    record, _ = baselines
+    swap = json.loads((REPO / "data" / "component_swap.json").read_text())
+    assert record["component_swap"] == {run: row["summary"]["auc"] for run, row in swap["runs"].items()}
+    assert len(record["component_swap"]) == 4
+
+
+@pytest.mark.parametrize("number", [f"0{i}" for i in range(1, 7)])
+def test_committed_notebook_is_its_generators_output(number, monkeypatch):
+    """The notebooks are written by tools/notebooks/build_0N.py; an edit made to the .ipynb alone would be lost
+    the next time the generator runs."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(REPO / "tools" / "notebooks"))
+    nbbuild = importlib.import_module("nbbuild")
+    generator = importlib.import_module(f"build_{number}")
+    (committed,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
+    built = nbformat.writes(nbbuild.build(generator.CELLS, number)) + "\n"
+    assert built == committed.read_text(), f"{committed.name} differs from tools/notebooks/build_{number}.py"
 
 
 def test_04_first_frame_model_is_tested_on_the_case_sequence(baselines):

@@ -177,6 +177,52 @@ def plot_differences(differences: Mapping[str, Mapping[str, float]], reference: 
     return fig
 
 
+def plot_component_swap(data: Mapping[str, Any]) -> Figure:
+    """The IoU-Net swap of ``tools/component_swap.py``: AUC of each classifier / IoU-Net pair per run (left) and
+    the paired effects with their 95 % intervals (right).
+
+    ``data["runs"][run]["summary"]`` holds ``auc`` (label -> AUC) and ``effects`` (name -> ``mean``, ``low``,
+    ``high``); labels are ``dimp``, ``dimp+atom-iounet``, ``atom+dimp-iounet``, ``atom``.
+    """
+    runs = list(data["runs"])
+    labels = ["dimp", "dimp+atom-iounet", "atom+dimp-iounet", "atom"]
+    style = {"dimp": ("tab:blue", ""), "dimp+atom-iounet": ("tab:blue", "//"),
+             "atom+dimp-iounet": ("tab:orange", "//"), "atom": ("tab:orange", "")}
+    fig = Figure(figsize=(12.0, 4.2))
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1.0]})
+    width = 0.2
+    for j, label in enumerate(labels):
+        colour, hatch = style[label]
+        values = [data["runs"][r]["summary"]["auc"][label] for r in runs]
+        x = np.arange(len(runs)) + (j - 1.5) * width
+        ax.bar(x, values, width, color=colour, hatch=hatch, edgecolor="white", label=label)
+        for xi, v in zip(x, values, strict=True):
+            ax.annotate(f"{v:.1f}", (xi, v), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+    every = [v for r in runs for v in data["runs"][r]["summary"]["auc"].values()]
+    ax.set_ylim(min(every) - 14, max(every) + 3)  # room for the legend under the bars
+    ax.set_xticks(range(len(runs)), [r.replace(", ", "\n") for r in runs])
+    ax.set_ylabel("success AUC (%)")
+    ax.set_title("classifier: blue DiMP, orange ATOM; hatched: the other tracker's IoU-Net", fontsize=9)
+    ax.legend(fontsize=7, loc="lower center", ncols=4)
+    effects = list(data["runs"][runs[0]]["summary"]["effects"])
+    colours = ["tab:purple", "tab:green", "tab:brown", "tab:gray"]
+    for i, effect in enumerate(effects):
+        for k, r in enumerate(runs):
+            e = data["runs"][r]["summary"]["effects"][effect]
+            y = i + (k - (len(runs) - 1) / 2) * 0.16
+            bx.plot([e["low"], e["high"]], [y, y], color=colours[k % len(colours)], linewidth=3,
+                    solid_capstyle="butt", label=r if i == 0 else None)
+            bx.plot([e["mean"]], [y], "o", color="black", markersize=3)
+    bx.axvline(0.0, color="black", linewidth=0.8)
+    bx.set_yticks(range(len(effects)), [e.replace(", ", "\nwith ") for e in effects], fontsize=8)
+    bx.invert_yaxis()
+    bx.set_xlabel("DiMP's part minus ATOM's, AUC points (bar: 95 % paired interval)")
+    bx.set_title("positive: DiMP's component is the better one", fontsize=9)
+    bx.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4)
+    fig.tight_layout()
+    return fig
+
+
 def plot_first_frame_discrimination(results: Mapping[str, Any], distance: np.ndarray | None = None,
                                     title: str = "") -> Figure:
     """The one-shot test of :mod:`dimp_core.evaluation.discrimination` over one sequence, per tracker.
