@@ -117,7 +117,8 @@ def test_seed_table_in_the_readme_follows_from_the_json(tool):
 def test_component_swap_moves_only_the_iounet_weights(tool):
     swap = tool("component_swap")
     own, swapped, donor = swap.build_cell("dimp"), swap.build_cell("dimp+atom-iounet"), swap.build_cell("atom")
-    assert type(swapped) is type(own) and swapped.params == own.params
+    assert type(swapped) is type(own) and swapped.params == own.params and own.params.update_classifier
+    assert not swap.build_cell("atom-no-update").params.update_classifier
     # the last layer is never folded: the swapped tracker predicts IoU with ATOM's weights, classifies with DiMP's
     assert torch.equal(swapped.net.bb_regressor.iou_predictor.weight, donor.net.bb_regressor.iou_predictor.weight)
     assert not torch.equal(swapped.net.bb_regressor.iou_predictor.weight, own.net.bb_regressor.iou_predictor.weight)
@@ -129,15 +130,20 @@ def test_component_swap_moves_only_the_iounet_weights(tool):
 def test_component_swap_effects_are_paired_differences(tool):
     swap = tool("component_swap")
     seqs = [f"s{i}" for i in range(8)]
-    auc = {"dimp": 50.0, "dimp+atom-iounet": 53.0, "atom+dimp-iounet": 48.0, "atom": 51.0}
+    auc = {"dimp": 50.0, "dimp+atom-iounet": 53.0, "atom+dimp-iounet": 48.0, "atom": 51.0,
+           "dimp-no-update": 49.0, "atom-no-update": 52.5}
     s = swap.summarise({label: dict.fromkeys(seqs, v) for label, v in auc.items()})
     assert s["auc"] == auc
     assert s["effects"]["classifier, DiMP's IoU-Net"]["mean"] == pytest.approx(2.0)
     assert s["effects"]["classifier, ATOM's IoU-Net"]["mean"] == pytest.approx(2.0)
     assert s["effects"]["IoU-Net, DiMP's classifier"]["mean"] == pytest.approx(-3.0)
     assert s["effects"]["IoU-Net, ATOM's classifier"]["low"] == pytest.approx(-3.0)
+    assert s["effects"]["first-frame models, own IoU-Nets"]["mean"] == pytest.approx(-3.5)
+    assert s["effects"]["online update, DiMP"]["mean"] == pytest.approx(1.0)
+    assert s["effects"]["online update, ATOM"]["mean"] == pytest.approx(-1.5)
     table = swap.table({"runs": {"toy": {"summary": s}}})
-    assert "| DiMP (`dimp+atom-iounet`) | ATOM | 53.0 |" in table
+    assert "| DiMP (`dimp+atom-iounet`) | ATOM | yes | 53.0 |" in table
+    assert "| ATOM (`atom-no-update`) | ATOM | no | 52.5 |" in table
     assert "| classifier, ATOM's IoU-Net: `dimp+atom-iounet` - `atom` | +2.0 [+2.0, +2.0] |" in table
 
 

@@ -1,30 +1,33 @@
-"""Where does the ``dimp`` - ``atom`` difference come from: the classifier or the IoU-Net? A 2 x 2 swap.
+"""Where does the ``dimp`` - ``atom`` difference come from: the classifier, the IoU-Net, the online update?
 
 Usage (from the repository root)::
 
     python tools/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + README
-    python tools/component_swap.py --readme                            # README table from the JSON only
+    python tools/component_swap.py --readme                                           # README table only
 
 Both shipped trackers find the target in two stages: a classifier locates it (DiMP's model predictor, ATOM's
 online Gauss-Newton classifier) and an IoU-Net refines the box. The two IoU-Nets have the same architecture on
 the same backbone layers and were trained on the same data, so their weights can be exchanged. This script runs
 the four combinations with tracker seed 0 (``results/swap-<dataset>-<threads>thread/``; existing result files
 are reused, as by ``dimp eval``), once with one torch thread per run and once with two: the order in which a
-convolution sums its terms depends on the thread count, and ATOM's tracks are sensitive to that last bit:
+convolution sums its terms depends on the thread count, and ATOM's tracks are sensitive to that last bit.
+Two more cells keep each tracker's first-frame model for the whole sequence (``update_classifier=False``):
 
-=====================  ============================  ==========================
-label                  classifier (online logic)     IoU-Net weights
-=====================  ============================  ==========================
-``dimp``               DiMP's model predictor        trained with DiMP
-``dimp+atom-iounet``   DiMP's model predictor        trained with ATOM
-``atom+dimp-iounet``   ATOM's online classifier      trained with DiMP
-``atom``               ATOM's online classifier      trained with ATOM
-=====================  ============================  ==========================
+=====================  ============================  ==========================  ==============
+label                  classifier (online logic)     IoU-Net weights             online update
+=====================  ============================  ==========================  ==============
+``dimp``               DiMP's model predictor        trained with DiMP           yes
+``dimp+atom-iounet``   DiMP's model predictor        trained with ATOM           yes
+``atom+dimp-iounet``   ATOM's online classifier      trained with DiMP           yes
+``atom``               ATOM's online classifier      trained with ATOM           yes
+``dimp-no-update``     DiMP's model predictor        trained with DiMP           no
+``atom-no-update``     ATOM's online classifier      trained with ATOM           no
+=====================  ============================  ==========================  ==============
 
 Each tracker keeps its own box-refinement settings (pytracking's ``dimp18.py`` and ATOM's ``default.py``); only
 the IoU-Net's weights move. The effects are paired differences over the sequences: the classifier's with either
-IoU-Net held fixed, the IoU-Net's with either classifier held fixed. Reporting only: nothing is selected or
-shipped on it (decided before the runs).
+IoU-Net held fixed, the IoU-Net's with either classifier held fixed, the two trackers without updates, and what
+the online update adds to each. Reporting only: nothing is selected or shipped on it (decided before the runs).
 """
 
 from __future__ import annotations
@@ -39,34 +42,39 @@ from typing import Any
 from readme_section import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-# label -> (tracker whose classifier and online logic run, tracker whose IoU-Net weights it uses)
-CELLS = {"dimp": ("dimp", "dimp"), "dimp+atom-iounet": ("dimp", "atom"),
-         "atom+dimp-iounet": ("atom", "dimp"), "atom": ("atom", "atom")}
+# label -> (tracker whose classifier and online logic run, tracker whose IoU-Net weights it uses, online update)
+CELLS = {"dimp": ("dimp", "dimp", True), "dimp+atom-iounet": ("dimp", "atom", True),
+         "atom+dimp-iounet": ("atom", "dimp", True), "atom": ("atom", "atom", True),
+         "dimp-no-update": ("dimp", "dimp", False), "atom-no-update": ("atom", "atom", False)}
 # effect name -> (label a, label b): the effect is a - b, per sequence
 EFFECTS = {
     "classifier, DiMP's IoU-Net": ("dimp", "atom+dimp-iounet"),
     "classifier, ATOM's IoU-Net": ("dimp+atom-iounet", "atom"),
     "IoU-Net, DiMP's classifier": ("dimp", "dimp+atom-iounet"),
     "IoU-Net, ATOM's classifier": ("atom+dimp-iounet", "atom"),
+    "first-frame models, own IoU-Nets": ("dimp-no-update", "atom-no-update"),
+    "online update, DiMP": ("dimp", "dimp-no-update"),
+    "online update, ATOM": ("atom", "atom-no-update"),
 }
 
 
 def build_cell(label: str, device: str = "cpu", seed: int = 0) -> Any:
     """The tracker of ``label``: the shipped network of its classifier's tracker, with the other tracker's
-    IoU-Net weights if asked, swapped before the tracker makes its inference copy (which folds BatchNorm)."""
+    IoU-Net weights if asked, swapped before the tracker makes its inference copy (which folds BatchNorm), and
+    the online update on or off."""
     import torch
 
     from dimp_core.trackers import load_network
     from dimp_core.trackers.atom import ATOMParams, ATOMTracker
     from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
 
-    classifier, iounet = CELLS[label]
+    classifier, iounet, update = CELLS[label]
     net = load_network(classifier, None)
     if iounet != classifier:  # strict loading: the two IoU-Nets must have the same architecture
         net.bb_regressor.load_state_dict(load_network(iounet, None).bb_regressor.state_dict())
     if classifier == "dimp":
-        return DiMPTracker(net, DiMPParams(seed=seed), torch.device(device), name="dimp")
-    return ATOMTracker(net, ATOMParams(seed=seed), torch.device(device))
+        return DiMPTracker(net, DiMPParams(seed=seed, update_classifier=update), torch.device(device), name="dimp")
+    return ATOMTracker(net, ATOMParams(seed=seed, update_classifier=update), torch.device(device))
 
 
 def run_cell(dataset_name: str, label: str, threads: int = 1) -> dict[str, float]:
@@ -104,12 +112,12 @@ def run_name(dataset: str, threads: int) -> str:
 def table(data: dict[str, Any]) -> str:
     runs = list(data["runs"])
     s = {name: data["runs"][name]["summary"] for name in runs}
-    rows = ["| classifier | IoU-Net trained with | " + " | ".join(f"{r}: AUC" for r in runs) + " |",
-            "|---|---|" + "---:|" * len(runs)]
-    for label, (classifier, iounet) in CELLS.items():
+    rows = ["| classifier | IoU-Net trained with | online update | " + " | ".join(f"{r}: AUC" for r in runs) + " |",
+            "|---|---|---|" + "---:|" * len(runs)]
+    for label, (classifier, iounet, update) in CELLS.items():
         name = {"dimp": "DiMP", "atom": "ATOM"}
         cells = " | ".join(f"{s[r]['auc'][label]:.1f}" for r in runs)
-        rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {cells} |")
+        rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {'yes' if update else 'no'} | {cells} |")
     rows += ["", "| effect (a - b) [95 % interval] | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
     for effect, (a, b) in EFFECTS.items():
         cells = " | ".join(f"{e['mean']:+.1f} [{e['low']:+.1f}, {e['high']:+.1f}]"

@@ -182,7 +182,9 @@ def plot_component_swap(data: Mapping[str, Any]) -> Figure:
     the paired effects with their 95 % intervals (right).
 
     ``data["runs"][run]["summary"]`` holds ``auc`` (label -> AUC) and ``effects`` (name -> ``mean``, ``low``,
-    ``high``); labels are ``dimp``, ``dimp+atom-iounet``, ``atom+dimp-iounet``, ``atom``.
+    ``high``); the figure shows the labels ``dimp``, ``dimp+atom-iounet``, ``atom+dimp-iounet``, ``atom`` and the
+    effects named ``classifier, ...``, ``IoU-Net, ...`` and ``first-frame ...``, all DiMP's part minus ATOM's
+    (the other cells and effects of the JSON are left out).
     """
     runs = list(data["runs"])
     labels = ["dimp", "dimp+atom-iounet", "atom+dimp-iounet", "atom"]
@@ -204,7 +206,8 @@ def plot_component_swap(data: Mapping[str, Any]) -> Figure:
     ax.set_ylabel("success AUC (%)")
     ax.set_title("classifier: blue DiMP, orange ATOM; hatched: the other tracker's IoU-Net", fontsize=9)
     ax.legend(fontsize=7, loc="lower center", ncols=4)
-    effects = list(data["runs"][runs[0]]["summary"]["effects"])
+    effects = [e for e in data["runs"][runs[0]]["summary"]["effects"]
+               if e.startswith(("classifier", "IoU-Net", "first-frame"))]  # DiMP's part minus ATOM's
     colours = ["tab:purple", "tab:green", "tab:brown", "tab:gray"]
     for i, effect in enumerate(effects):
         for k, r in enumerate(runs):
@@ -214,10 +217,10 @@ def plot_component_swap(data: Mapping[str, Any]) -> Figure:
                     solid_capstyle="butt", label=r if i == 0 else None)
             bx.plot([e["mean"]], [y], "o", color="black", markersize=3)
     bx.axvline(0.0, color="black", linewidth=0.8)
-    bx.set_yticks(range(len(effects)), [e.replace(", ", "\nwith ") for e in effects], fontsize=8)
+    bx.set_yticks(range(len(effects)), [e.replace(", ", "\n") for e in effects], fontsize=8)
     bx.invert_yaxis()
     bx.set_xlabel("DiMP's part minus ATOM's, AUC points (bar: 95 % paired interval)")
-    bx.set_title("positive: DiMP's component is the better one", fontsize=9)
+    bx.set_title("positive: DiMP's part is the better one", fontsize=9)
     bx.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4)
     fig.tight_layout()
     return fig
