@@ -141,6 +141,30 @@ def test_training_is_deterministic_and_resumes(tiny_run, tmp_path):
     assert [e["total"] for e in _log(again) if "total" in e] == first
 
 
+def test_warm_start_begins_from_the_given_weights(tiny_run, tmp_path):
+    import hashlib
+
+    from dimp_core import checkpoints
+
+    config, weights, _ = tiny_run
+    # practically still (a rate of 0 would freeze the module)
+    tiny_lr = {k: 1e-30 for k in ("lr", "lr_clf_features", "lr_initializer", "lr_optimizer", "lr_iounet")}
+    warm = config.replace(steps=1, val_sequences=0, checkpoint_every=0, init_weights=str(weights), **tiny_lr)
+    out = train(warm, tmp_path / "warm", progress=False)
+    start, end = checkpoints.load_state_dict(weights), checkpoints.load_state_dict(out)
+    moved = [k for k in start if not torch.allclose(start[k], end[k], atol=1e-12)]
+    assert start.keys() == end.keys() and all(k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+                                              for k in moved)  # a training step updates BatchNorm statistics
+    meta = checkpoints.load_checkpoint_info(out)
+    assert meta["init_weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert meta["init_weights_meta"]["config"]["steps"] == config.steps
+    # a fresh run from the same seed starts elsewhere
+    fresh = train(warm.replace(init_weights=""), tmp_path / "fresh", progress=False)
+    assert not all(torch.allclose(start[k], v, atol=1e-6) for k, v in checkpoints.load_state_dict(fresh).items())
+    with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
+        train(warm.replace(init_weights=str(tmp_path / "nowhere.safetensors")), tmp_path / "bad", progress=False)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

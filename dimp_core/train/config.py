@@ -38,6 +38,9 @@ class TrainConfig:
     pool_frames: int = 60
     pool_image_size: tuple[int, int] = (480, 360)
     train_split: str = "train"  # "train-kept": without the held-out photos (dimp_core.data.synthetic), pools too
+    # warm start: a weights file of this network to start from (fresh optimiser, step 0); "" = the usual
+    # initialisation. The run's weights then record the file's hash and metadata (``init_weights_meta``).
+    init_weights: str = ""
     # optimiser: Adam, learning rates per module (the reference's ratios); 0 freezes a module
     lr: float = 2e-4  # base
     lr_backbone: float = 0.0  # frozen ImageNet backbone by default (BN in eval mode)

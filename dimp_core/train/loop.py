@@ -12,6 +12,7 @@ and rank 0 writes the log and the checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -261,7 +262,8 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
 
-    net = build_network(config.network, **config.network_options).to(dev)
+    net = build_network(config.network, config.init_weights or None, **config.network_options).to(dev)
+    init_meta = _init_weights_meta(config.init_weights)
     groups = param_groups(net, config)
     set_train_mode(net, config)
     model: nn.Module = net
@@ -337,11 +339,19 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
                 "seed": config.seed, "git_commit": commit, "steps_done": steps_done,
                 "network_options": dict(config.network_options),
                 "wall_time_s": time.perf_counter() - t0, "device": str(dev), "hardware": _hardware(dev),
-                "world_size": world, **val}
+                "world_size": world, **init_meta, **val}
         checkpoints.save_safetensors(net.state_dict(), final, meta)
     if world > 1:
         dist.barrier()
     return final
+
+
+def _init_weights_meta(path: str) -> dict[str, Any]:
+    """What a warm-started run started from: the file's SHA-256 and its own metadata (empty without one)."""
+    if not path:
+        return {}
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"init_weights_sha256": digest, "init_weights_meta": checkpoints.load_checkpoint_info(path)}
 
 
 def _hardware(dev: torch.device) -> str:
