@@ -41,6 +41,25 @@ def test_make_weights_retrains_the_recorded_configuration(name, tool):
     assert config != preset(name, "smoke")
 
 
+def test_make_weights_reproduces_a_warm_start_from_its_parent_first(tool, monkeypatch, tmp_path):
+    import dimp_core.train
+
+    reproduce = tool("reproduce_weights")
+    parent = {"config": {"tracker": "atom", "preset": "gpu", "steps": 2000, "seed": 0, "pool_cache": "/tmp/p"},
+              "half": True}
+    child = {"config": {"tracker": "atom", "preset": "gpu", "steps": 500, "seed": 1,
+                        "init_weights": "results/round3/atom-r2.safetensors"},
+             "init_weights_sha256": "0", "init_weights_meta": parent}
+    runs, shipped = [], []
+    monkeypatch.setattr(dimp_core.train, "train", lambda config, out, device=None: runs.append(config) or out / "w")
+    monkeypatch.setattr(reproduce, "ship", lambda weights, half, out=None: shipped.append((weights, half, out)))
+    reproduce.reproduce("atom", child, tmp_path / "atom-reproduced", None, 0)
+    assert [(c.steps, c.seed) for c in runs] == [(2000, 0), (500, 1)]  # the parent first
+    assert runs[0].init_weights == "" and shipped == [(tmp_path / "atom-reproduced-parent" / "w", True,
+                                                       tmp_path / "atom-reproduced-parent" / "shipped.safetensors")]
+    assert runs[1].init_weights == str(tmp_path / "atom-reproduced-parent" / "shipped.safetensors")
+
+
 def test_shipped_weights_are_the_ones_selected_on_validation(tool):
     import hashlib
     import json
@@ -54,6 +73,17 @@ def test_shipped_weights_are_the_ones_selected_on_validation(tool):
         assert shipped == chosen["sha256"], f"data/weights/{tracker}.safetensors is not the candidate selected"
     table = tool("select_on_val").table(selection)
     assert table.count("| yes |") == len(selection["trackers"])
+
+
+def test_selection_table_shows_a_warm_start_after_the_schedule_it_continued(tool):
+    base = {"weights": "w", "sha256": "0", "auc": 50.0, "precision": 60.0, "batch_size": 16, "preset": "gpu"}
+    selection = {"dataset": "synth-val", "trackers": {"dimp": {"selected": "r3", "candidates": {
+        "r2": {**base, "steps": 2000, "pool_sequences": 480},
+        "r3": {**base, "auc": 51.0, "steps": 500, "pool_sequences": 480,
+               "warm_start": {"sha256": "1", "steps": 2000, "batch_size": 16, "pool_sequences": 480}}}}}}
+    rows = tool("select_on_val").table(selection).splitlines()
+    assert "| r2 | 2000 x 16 | 480 sequences | 50.0 |" in rows[2]
+    assert "| r3 | 2000 x 16 + 500 x 16 | 480 + 480 sequences | 51.0 | 60.0 | yes |" in rows[3]
 
 
 def test_tracker_defaults_are_the_parameters_selected_on_validation(tool):

@@ -43,11 +43,17 @@ def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[s
     summary = evaluate(dataset, out, [label])["trackers"][label]
     meta = checkpoints.load_checkpoint_info(weights)
     config = meta.get("config", {})
-    return {"weights": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-            "auc": summary["auc"], "precision": summary["precision"],
-            "steps": meta.get("steps_done", config.get("steps")), "batch_size": config.get("batch_size"),
-            "pool_sequences": config.get("pool_sequences"), "preset": config.get("preset"),
-            "hardware": meta.get("hardware")}
+    entry = {"weights": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+             "auc": summary["auc"], "precision": summary["precision"],
+             "steps": meta.get("steps_done", config.get("steps")), "batch_size": config.get("batch_size"),
+             "pool_sequences": config.get("pool_sequences"), "preset": config.get("preset"),
+             "hardware": meta.get("hardware")}
+    if "init_weights_meta" in meta:  # a warm start: what the run started from, for the table
+        parent = meta["init_weights_meta"]
+        entry["warm_start"] = {"sha256": meta["init_weights_sha256"], "steps": parent.get("steps_done"),
+                               "batch_size": parent.get("config", {}).get("batch_size"),
+                               "pool_sequences": parent.get("config", {}).get("pool_sequences")}
+    return entry
 
 
 def select(tracker: str, candidates: dict[str, Path], out: Path, json_path: Path) -> str:
@@ -64,7 +70,12 @@ def table(data: dict[str, Any]) -> str:
             "|---|---|---|---:|---:|---:|---|"]
     for tracker, entry in data["trackers"].items():
         for name, c in entry["candidates"].items():
-            rows.append(f"| `{tracker}` | {name} | {c['steps']} x {c['batch_size']} | {c['pool_sequences']} sequences "
+            steps, pool = f"{c['steps']} x {c['batch_size']}", f"{c['pool_sequences']} sequences"
+            if "warm_start" in c:  # continued from another file: its schedule first
+                w = c["warm_start"]
+                steps = f"{w['steps']} x {w['batch_size']} + {steps}"
+                pool = f"{w['pool_sequences']} + {pool}"
+            rows.append(f"| `{tracker}` | {name} | {steps} | {pool} "
                         f"| {c['auc']:.1f} | {c['precision']:.1f} | {'yes' if name == entry['selected'] else ''} |")
     return "\n".join(rows)
 
