@@ -27,9 +27,14 @@ def row(meta: dict, log_path: Path, shipped: bool) -> str:
     val = ", ".join(f"{e['step']}: {e['val_auc']:.1f}" for e in log if "val_auc" in e)
     cfg = meta["config"]
     steps = meta.get("steps_done", cfg["steps"])
+    warm = ""
+    if "init_weights_meta" in meta:  # continued from another run's weights (fresh optimiser)
+        parent = meta["init_weights_meta"]
+        warm = (f", continuing the {parent['config']['preset']} {parent.get('steps_done')} x "
+                f"{parent['config']['batch_size']} run of seed {parent['seed']}")
+    hardware = meta.get("hardware", meta.get("device", "?"))
     return (f"| `{meta['tracker']}` | {'yes' if shipped else 'no'} | {cfg['preset']}, {steps} x {cfg['batch_size']}, "
-            f"{meta['seed']} | {meta.get('hardware', meta.get('device', '?'))} | {meta['wall_time_s'] / 60:.1f} min "
-            f"| {val} |")
+            f"{meta['seed']}{warm} | {hardware} | {meta['wall_time_s'] / 60:.1f} min | {val} |")
 
 
 def table() -> str:
