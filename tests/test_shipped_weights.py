@@ -114,3 +114,24 @@ def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_d
     assert params.decide("atom", {"reference": ref, "window": noisy})["selected"] == "reference"
     entry = params.decide("atom", {"reference": ref, "window": better})
     assert entry["selected"] == "window" and entry["candidates"]["window"]["low"] > 0
+
+
+def test_round3_table_compares_losses_on_the_own_and_a_fresh_pool(tool):
+    round3 = tool("round3")
+    steps = [{"total": float(i), "iou": i / 10, "clf_final": i / 100} for i in range(200)]
+    s = round3.summarise({"atom": steps, "dimp": steps}, {"atom": steps[:120], "dimp": steps[:120]})
+    assert s["atom"]["round2_last100"] == {"iou": pytest.approx(14.95)}  # mean of 10.0 .. 19.9
+    assert s["dimp"]["round3_first50"]["clf_final"] == pytest.approx(0.245)
+    assert s["dimp"]["round3_last100"]["iou"] == pytest.approx(6.95)  # steps 20 .. 119
+
+
+def test_round3_table_in_the_readme_follows_from_the_logs(tool):
+    import json
+
+    round3 = tool("round3")
+    logs = {t: (round3._steps(round3.ROUND2_LOG[t]), round3._steps(round3.ROUND3_LOG[t])) for t in round3.TRACKERS}
+    summary = round3.summarise({t: r2 for t, (r2, _) in logs.items()}, {t: r3 for t, (_, r3) in logs.items()})
+    assert summary == json.loads((WEIGHTS_DIR.parent / "round3.json").read_text())["summary"]
+    selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+    assert round3.table(summary, selection) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+    assert all(len(r3) == 500 for _, r3 in logs.values())  # both ran the whole schedule
