@@ -24,6 +24,7 @@ a direct measure of how much of round 2's training loss is fitted to the sequenc
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -39,7 +40,20 @@ LOSS = {"atom": ("iou",), "dimp": ("clf_final", "iou")}  # the trained heads' te
 DATA = ROOT / "data"
 # the logs of the shipped files are in data/weights, the others in data/runs (atom kept round 2, dimp ships round 3)
 ROUND2_LOG = {"atom": DATA / "weights" / "atom.log.jsonl", "dimp": DATA / "runs" / "dimp-r2.log.jsonl"}
+ROUND2_COMMIT = "f98af55"  # the last commit that shipped both round-2 files
 ROUND3_LOG = {"atom": DATA / "runs" / "atom-r3.log.jsonl", "dimp": DATA / "weights" / "dimp.log.jsonl"}
+
+
+def round2_file(tracker: str) -> bytes:
+    """The shipped round-2 file round 3 started from, out of git history (``dimp`` ships round 3 now), checked
+    against the hash the selection recorded for the warm start."""
+    data = subprocess.run(["git", "show", f"{ROUND2_COMMIT}:data/weights/{tracker}.safetensors"], cwd=ROOT,
+                          check=True, capture_output=True).stdout
+    selection = json.loads((DATA / "selection.json").read_text())["trackers"][tracker]["candidates"]
+    expected = {c["warm_start"]["sha256"] for c in selection.values() if "warm_start" in c}
+    if {hashlib.sha256(data).hexdigest()} != expected:
+        raise ValueError(f"{tracker}: the file at {ROUND2_COMMIT} is not the one round 3 started from")
+    return data
 
 
 def train_commands(out: Path) -> list[list[str]]:
@@ -90,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "train":
         out = ROOT / "results" / "round3"  # where the settings' init_weights point
         out.mkdir(parents=True, exist_ok=True)
-        for t in TRACKERS:  # the plan's starting points: the round-2 files, under the names the settings give
-            (out / f"{t}-r2.safetensors").write_bytes((ROOT / "data" / "weights" / f"{t}.safetensors").read_bytes())
+        for t in TRACKERS:  # the plan's starting points, under the names the settings give
+            (out / f"{t}-r2.safetensors").write_bytes(round2_file(t))
         for command in train_commands(out):
             subprocess.run(command, check=True, cwd=ROOT)
         return 0
