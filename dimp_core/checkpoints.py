@@ -218,6 +218,20 @@ def load_checkpoint_info(path: PathLike) -> dict[str, Any]:
     raise ValueError(f"{p}: not a checkpoint; expected a safetensors file or a torch.save file (.pth)")
 
 
+def training_runs(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The training runs behind one of our weights files, first run first.
+
+    A warm-started run (``TrainConfig.init_weights``) records the metadata of the file it started from under
+    ``init_weights_meta``, and that file may itself have been warm-started: the chain ends at a run that started
+    from the ImageNet backbone alone.
+    """
+    runs = []
+    while meta:
+        runs.append(meta)
+        meta = meta.get("init_weights_meta") or {}
+    return runs[::-1]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------

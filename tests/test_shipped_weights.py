@@ -41,23 +41,29 @@ def test_make_weights_retrains_the_recorded_configuration(name, tool):
     assert config != preset(name, "smoke")
 
 
-def test_make_weights_reproduces_a_warm_start_from_its_parent_first(tool, monkeypatch, tmp_path):
+def test_make_weights_reproduces_a_warm_start_from_its_parents_first(tool, monkeypatch, tmp_path):
     import dimp_core.train
 
     reproduce = tool("reproduce_weights")
-    parent = {"config": {"tracker": "atom", "preset": "gpu", "steps": 2000, "seed": 0, "pool_cache": "/tmp/p"},
-              "half": True}
-    child = {"config": {"tracker": "atom", "preset": "gpu", "steps": 500, "seed": 1,
-                        "init_weights": "results/round3/atom-r2.safetensors"},
-             "init_weights_sha256": "0", "init_weights_meta": parent}
+    first = {"config": {"tracker": "atom", "preset": "gpu", "steps": 2000, "seed": 0, "pool_cache": "/tmp/p"},
+             "half": True}
+    second = {"config": {"tracker": "atom", "preset": "gpu", "steps": 500, "seed": 1,
+                         "init_weights": "results/round3/atom-r2.safetensors"},
+              "init_weights_sha256": "0", "init_weights_meta": first}
+    third = {"config": {"tracker": "atom", "preset": "gpu", "steps": 400, "seed": 2,
+                        "init_weights": "results/round4/atom-r3.safetensors"},
+             "init_weights_sha256": "1", "init_weights_meta": second}
     runs, shipped = [], []
     monkeypatch.setattr(dimp_core.train, "train", lambda config, out, device=None: runs.append(config) or out / "w")
     monkeypatch.setattr(reproduce, "ship", lambda weights, half, out=None: shipped.append((weights, half, out)))
-    reproduce.reproduce("atom", child, tmp_path / "atom-reproduced", None, 0)
-    assert [(c.steps, c.seed) for c in runs] == [(2000, 0), (500, 1)]  # the parent first
-    assert runs[0].init_weights == "" and shipped == [(tmp_path / "atom-reproduced-parent" / "w", True,
-                                                       tmp_path / "atom-reproduced-parent" / "shipped.safetensors")]
-    assert runs[1].init_weights == str(tmp_path / "atom-reproduced-parent" / "shipped.safetensors")
+    reproduce.reproduce("atom", third, tmp_path / "atom-reproduced", None, 0)
+    assert [(c.steps, c.seed) for c in runs] == [(2000, 0), (500, 1), (400, 2)]  # the first run first
+    parent, grandparent = tmp_path / "atom-reproduced-parent", tmp_path / "atom-reproduced-parent-parent"
+    assert shipped == [(grandparent / "w", True, grandparent / "shipped.safetensors"),  # as shipped: fp16
+                       (parent / "w", False, parent / "shipped.safetensors")]
+    assert runs[0].init_weights == "" and not runs[0].pool_cache.startswith("/tmp")
+    assert runs[1].init_weights == str(grandparent / "shipped.safetensors")
+    assert runs[2].init_weights == str(parent / "shipped.safetensors")
 
 
 def test_shipped_weights_are_the_ones_selected_on_validation(tool):
@@ -80,10 +86,30 @@ def test_selection_table_shows_a_warm_start_after_the_schedule_it_continued(tool
     selection = {"dataset": "synth-val", "trackers": {"dimp": {"selected": "r3", "candidates": {
         "r2": {**base, "steps": 2000, "pool_sequences": 480},
         "r3": {**base, "auc": 51.0, "steps": 500, "pool_sequences": 480,
-               "warm_start": {"sha256": "1", "steps": 2000, "batch_size": 16, "pool_sequences": 480}}}}}}
+               "warm_start": {"sha256": "1", "runs": [{"steps": 2000, "batch_size": 16, "pool_sequences": 480}]}},
+        "r4": {**base, "auc": 50.5, "steps": 400, "pool_sequences": 800,
+               "warm_start": {"sha256": "2", "runs": [{"steps": 2000, "batch_size": 16, "pool_sequences": 480},
+                                                      {"steps": 500, "batch_size": 16, "pool_sequences": 480}]}}}}}}
     rows = tool("select_on_val").table(selection).splitlines()
     assert "| r2 | 2000 x 16 | 480 sequences | 50.0 |" in rows[2]
     assert "| r3 | 2000 x 16 + 500 x 16 | 480 + 480 sequences | 51.0 | 60.0 | yes |" in rows[3]
+    assert "| r4 | 2000 x 16 + 500 x 16 + 400 x 16 | 480 + 480 + 800 sequences | 50.5 | 60.0 |  |" in rows[4]
+
+
+def test_training_table_names_every_run_a_warm_start_continued(tool, tmp_path):
+    def run(steps, seed, **extra):
+        return {"tracker": "dimp", "seed": seed, "steps_done": steps, "wall_time_s": 60.0, "hardware": "CPU",
+                "config": {"preset": "gpu", "steps": steps, "batch_size": 16}, **extra}
+
+    r2 = run(2000, 0)
+    r4 = run(400, 2, init_weights_meta=run(500, 1, init_weights_meta=r2))
+    assert [r["seed"] for r in checkpoints.training_runs(r4)] == [0, 1, 2]
+    assert checkpoints.training_runs(r2) == [r2]
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"step": 400, "val_auc": 50.0}\n')
+    row = tool("make_training_table").row(r4, log, True)
+    assert ("gpu, 400 x 16, 2, continuing the gpu 2000 x 16 run of seed 0, then the gpu 500 x 16 run of seed 1 |"
+            in row)
 
 
 def test_tracker_defaults_are_the_parameters_selected_on_validation(tool):
@@ -116,22 +142,38 @@ def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_d
     assert entry["selected"] == "window" and entry["candidates"]["window"]["low"] > 0
 
 
-def test_round3_table_compares_losses_on_the_own_and_a_fresh_pool(tool):
-    round3 = tool("round3")
+def test_round_tables_compare_losses_on_the_own_and_a_fresh_pool(tool):
+    rounds = tool("training_rounds")
     steps = [{"total": float(i), "iou": i / 10, "clf_final": i / 100} for i in range(200)]
-    s = round3.summarise({"atom": steps, "dimp": steps}, {"atom": steps[:120], "dimp": steps[:120]})
-    assert s["atom"]["round2_last100"] == {"iou": pytest.approx(14.95)}  # mean of 10.0 .. 19.9
-    assert s["dimp"]["round3_first50"]["clf_final"] == pytest.approx(0.245)
-    assert s["dimp"]["round3_last100"]["iou"] == pytest.approx(6.95)  # steps 20 .. 119
+    s = rounds.summarise({"atom": steps, "dimp": steps}, {"atom": steps[:120], "dimp": steps[:120]})
+    assert s["atom"]["start_last100"] == {"iou": pytest.approx(14.95)}  # mean of 10.0 .. 19.9
+    assert s["dimp"]["fresh_first50"]["clf_final"] == pytest.approx(0.245)
+    assert s["dimp"]["last100"]["iou"] == pytest.approx(6.95)  # steps 20 .. 119
 
 
-def test_round3_table_in_the_readme_follows_from_the_logs(tool):
+def test_round_tables_in_the_readme_follow_from_the_logs(tool):
     import json
 
-    round3 = tool("round3")
-    logs = {t: (round3._steps(round3.ROUND2_LOG[t]), round3._steps(round3.ROUND3_LOG[t])) for t in round3.TRACKERS}
-    summary = round3.summarise({t: r2 for t, (r2, _) in logs.items()}, {t: r3 for t, (_, r3) in logs.items()})
-    assert summary == json.loads((WEIGHTS_DIR.parent / "round3.json").read_text())["summary"]
+    rounds = tool("training_rounds")
     selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
-    assert round3.table(summary, selection) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
-    assert all(len(r3) == 500 for _, r3 in logs.values())  # both ran the whole schedule
+    readme = (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+    for rnd in rounds.ROUNDS.values():
+        summary = rounds.summary_of(rnd)
+        assert summary == json.loads((WEIGHTS_DIR.parent / f"round{rnd.number}.json").read_text())["summary"]
+        assert rounds.table(rnd, summary, selection) in readme
+        assert all(len(rounds._steps(rnd.logs[t])) == rnd.steps for t in rounds.TRACKERS)  # the whole schedule
+        for t in rounds.TRACKERS:  # the round's candidates started from the file its plan names
+            assert rounds.start_file(rnd, t)
+
+
+def test_round_commands_follow_the_plan(tool, tmp_path):
+    import json
+
+    rounds = tool("training_rounds")
+    for rnd in rounds.ROUNDS.values():
+        for command in rounds.train_commands(rnd, tmp_path):
+            tracker = command[command.index("--tracker") + 1]
+            settings = json.loads(command[command.index("--set") + 1])
+            assert command[command.index("--seed") + 1] == str(rnd.number - 2)  # a fresh pool every round
+            assert settings["steps"] == rnd.steps and settings["init_weights"].startswith(f"results/round{rnd.number}/")
+            assert settings == json.loads((rnd.plan / f"{tracker}.set.json").read_text())

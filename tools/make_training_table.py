@@ -23,15 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def row(meta: dict, log_path: Path, shipped: bool) -> str:
+    from dimp_core import checkpoints
+
     log = [json.loads(line) for line in log_path.read_text().splitlines()]
     val = ", ".join(f"{e['step']}: {e['val_auc']:.1f}" for e in log if "val_auc" in e)
     cfg = meta["config"]
     steps = meta.get("steps_done", cfg["steps"])
     warm = ""
-    if "init_weights_meta" in meta:  # continued from another run's weights (fresh optimiser)
-        parent = meta["init_weights_meta"]
-        warm = (f", continuing the {parent['config']['preset']} {parent.get('steps_done')} x "
-                f"{parent['config']['batch_size']} run of seed {parent['seed']}")
+    earlier = checkpoints.training_runs(meta)[:-1]  # continued from other runs' weights (fresh optimiser each)
+    if earlier:
+        warm = ", continuing " + ", then ".join(f"the {r['config']['preset']} {r.get('steps_done')} x "
+                                                f"{r['config']['batch_size']} run of seed {r['seed']}" for r in earlier)
     hardware = meta.get("hardware", meta.get("device", "?"))
     return (f"| `{meta['tracker']}` | {'yes' if shipped else 'no'} | {cfg['preset']}, {steps} x {cfg['batch_size']}, "
             f"{meta['seed']}{warm} | {hardware} | {meta['wall_time_s'] / 60:.1f} min | {val} |")

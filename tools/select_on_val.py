@@ -48,11 +48,11 @@ def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[s
              "steps": meta.get("steps_done", config.get("steps")), "batch_size": config.get("batch_size"),
              "pool_sequences": config.get("pool_sequences"), "preset": config.get("preset"),
              "hardware": meta.get("hardware")}
-    if "init_weights_meta" in meta:  # a warm start: what the run started from, for the table
-        parent = meta["init_weights_meta"]
-        entry["warm_start"] = {"sha256": meta["init_weights_sha256"], "steps": parent.get("steps_done"),
-                               "batch_size": parent.get("config", {}).get("batch_size"),
-                               "pool_sequences": parent.get("config", {}).get("pool_sequences")}
+    if "init_weights_meta" in meta:  # a warm start: the runs before this one (first run first), for the table
+        entry["warm_start"] = {"sha256": meta["init_weights_sha256"], "runs": [
+            {"steps": run.get("steps_done"), "batch_size": run.get("config", {}).get("batch_size"),
+             "pool_sequences": run.get("config", {}).get("pool_sequences")}
+            for run in checkpoints.training_runs(meta)[:-1]]}
     return entry
 
 
@@ -71,10 +71,10 @@ def table(data: dict[str, Any]) -> str:
     for tracker, entry in data["trackers"].items():
         for name, c in entry["candidates"].items():
             steps, pool = f"{c['steps']} x {c['batch_size']}", f"{c['pool_sequences']} sequences"
-            if "warm_start" in c:  # continued from another file: its schedule first
-                w = c["warm_start"]
-                steps = f"{w['steps']} x {w['batch_size']} + {steps}"
-                pool = f"{w['pool_sequences']} + {pool}"
+            if "warm_start" in c:  # continued from another file: the schedules before it first
+                runs = c["warm_start"]["runs"]
+                steps = " + ".join([f"{r['steps']} x {r['batch_size']}" for r in runs] + [steps])
+                pool = " + ".join([str(r["pool_sequences"]) for r in runs] + [pool])
             rows.append(f"| `{tracker}` | {name} | {steps} | {pool} "
                         f"| {c['auc']:.1f} | {c['precision']:.1f} | {'yes' if name == entry['selected'] else ''} |")
     return "\n".join(rows)
