@@ -137,8 +137,8 @@ def test_parameter_rule_keeps_the_reference_unless_a_candidate_is_ahead_beyond_d
     ref = {f"s{i}": float(v) for i, v in enumerate(rng.uniform(20, 90, 24))}
     noisy = {k: v + float(rng.normal(0, 5)) for k, v in ref.items()}  # no consistent gain
     better = {k: v + 3.0 + float(rng.normal(0, 0.5)) for k, v in ref.items()}
-    assert params.decide("atom", {"reference": ref, "window": noisy})["selected"] == "reference"
-    entry = params.decide("atom", {"reference": ref, "window": better})
+    assert params.decide(params.CANDIDATES["atom"], {"reference": ref, "window": noisy})["selected"] == "reference"
+    entry = params.decide(params.CANDIDATES["atom"], {"reference": ref, "window": better})
     assert entry["selected"] == "window" and entry["candidates"]["window"]["low"] > 0
 
 

@@ -72,14 +72,15 @@ def run_candidate(tracker: str, name: str) -> dict[str, float]:
     return {seq: s["auc"] for seq, s in summary["sequences"].items()}
 
 
-def decide(tracker: str, per_sequence: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Mean AUC of every candidate, its paired interval against the reference, and the rule's choice."""
+def decide(candidates: dict[str, dict[str, Any]], per_sequence: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Mean AUC of every candidate (``candidates``: name -> parameters), its paired interval against the
+    reference, and the rule's choice: the best candidate whose interval lies above zero, else the reference."""
     from dimp_core.evaluation.significance import paired_bootstrap
 
     ref = per_sequence["reference"]
     entry: dict[str, Any] = {"candidates": {}, "selected": "reference"}
     for name, aucs in per_sequence.items():
-        row: dict[str, Any] = {"params": CANDIDATES[tracker][name], "auc": sum(aucs.values()) / len(aucs)}
+        row: dict[str, Any] = {"params": candidates[name], "auc": sum(aucs.values()) / len(aucs)}
         if name != "reference":
             d = paired_bootstrap(aucs, ref, name, "reference")
             row.update(vs_reference=d.mean, low=d.low, high=d.high, p_better=d.p_a_better)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         results = dict(zip(jobs, pool.map(run_candidate, [t for t, _ in jobs], [n for _, n in jobs]), strict=True))
     data = json.loads(json_path.read_text()) if json_path.exists() else {"dataset": "synth-val", "trackers": {}}
     for tracker in args.trackers:
-        entry = decide(tracker, {n: results[(t, n)] for t, n in jobs if t == tracker})
+        entry = decide(CANDIDATES[tracker], {n: results[(t, n)] for t, n in jobs if t == tracker})
         data["trackers"][tracker] = entry
         print(f"{tracker}: {entry['selected']}  " + ", ".join(f"{n} {c['auc']:.1f}"
                                                              for n, c in entry["candidates"].items()))
