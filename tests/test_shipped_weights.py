@@ -177,3 +177,26 @@ def test_round_commands_follow_the_plan(tool, tmp_path):
             assert command[command.index("--seed") + 1] == str(rnd.number - 2)  # a fresh pool every round
             assert settings["steps"] == rnd.steps and settings["init_weights"].startswith(f"results/round{rnd.number}/")
             assert settings == json.loads((rnd.plan / f"{tracker}.set.json").read_text())
+
+
+def test_online_update_settings_follow_the_heldout_selection(tool):
+    import json
+
+    from dimp_core.trackers.atom import ATOMParams
+    from dimp_core.trackers.dimp import DiMPParams
+
+    update = tool("update_on_heldout")
+    params = tool("params_on_val")
+    data = json.loads((WEIGHTS_DIR.parent / "update_selection.json").read_text())
+    assert (data["dataset"], data["num_sequences"]) == ("synth-val-heldout", update.NUM_SEQUENCES)
+    defaults = {"dimp": DiMPParams(), "atom": ATOMParams()}
+    for tracker, entry in data["trackers"].items():
+        assert entry["weights"]["train_split"] == "train-kept"  # networks that never saw the val-heldout photos
+        per_sequence = entry["per_sequence"]
+        assert set(per_sequence) == set(update.CANDIDATES[tracker])
+        assert all(len(aucs) == update.NUM_SEQUENCES for aucs in per_sequence.values())
+        redone = params.decide(update.CANDIDATES[tracker], per_sequence)  # the rule, from the recorded AUCs
+        assert redone["selected"] == entry["selected"] and redone["candidates"] == entry["candidates"]
+        chosen = update.CANDIDATES[tracker][entry["selected"]]
+        assert all(getattr(defaults[tracker], k) == v for k, v in chosen.items()), f"{tracker} defaults"
+    assert update.table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
