@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     python tools/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~25 min on 2 cores)
-    python tools/update_on_heldout.py readme   # the README table from data/update_selection.json
+    python tools/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~17 min)
+    python tools/update_on_heldout.py readme   # the README tables from data/update_selection.json
 
 Why. ``synth-val``, the split every earlier choice was made on, is drawn from the training photos. The IoU-Net
 swap table (``tools/component_swap.py``) found DiMP's online model update worth about +4 AUC there; its synth-test
@@ -29,6 +30,11 @@ written once to ``results/update-heldout/data``. Each candidate is one OPE run, 
 The rule, fixed before the first run: per tracker, the reference stays unless a candidate is ahead of it beyond
 doubt (the 95 % paired-bootstrap interval of the AUC difference over the 48 sequences lies above zero), as in
 ``tools/params_on_val.py``; the best such candidate wins and becomes the setting the shipped weights are used with.
+
+Contrast (added after the selection, which it does not change): what DiMP's update is worth on the same sequences
+with networks that *did* see the 4 photos: the experiment's ``full`` network (same preset and seed as ``kept``,
+all 13 train photos) and the shipped file. ``kept`` against ``full`` isolates the photos; ``full`` against
+``shipped`` the longer training.
 """
 
 from __future__ import annotations
@@ -59,21 +65,31 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def weights(tracker: str) -> Path:
-    """The held-out-photo experiment's ``kept`` network of ``tracker``."""
-    return MODELS / f"{tracker}-kept" / f"{tracker}.safetensors"
+CONTRAST = {"dimp": ("full", "shipped")}  # tracker -> networks that saw the val-heldout photos
+SPLIT_OF = {"kept": "train-kept", "full": "train"}  # network -> the split it must have been trained on
 
 
-def check_weights(tracker: str) -> dict[str, Any]:
-    """The metadata of ``weights(tracker)``, after checking it exists and was trained without the held-out photos."""
+def weights(tracker: str, network: str = "kept") -> Path:
+    """``tracker``'s network: the held-out-photo experiment's ``kept`` or ``full`` run, or the ``shipped`` file."""
+    if network == "shipped":
+        from dimp_core.trackers import shipped_weights
+
+        return shipped_weights(tracker)
+    return MODELS / f"{tracker}-{network}" / f"{tracker}.safetensors"
+
+
+def check_weights(tracker: str, network: str = "kept") -> dict[str, Any]:
+    """The metadata of ``weights(tracker, network)``, after checking it exists and was trained on the split the
+    experiment needs (``kept``: without the held-out photos)."""
     from dimp_core import checkpoints
 
-    path = weights(tracker)
+    path = weights(tracker, network)
     if not path.is_file():
         raise SystemExit(f"missing {path}: run `python tools/heldout_photos.py train` first")
     meta = checkpoints.load_checkpoint_info(path)
-    if meta["config"]["train_split"] != "train-kept":
-        raise SystemExit(f"{path} was trained on {meta['config']['train_split']!r}, not 'train-kept'")
+    split = meta["config"]["train_split"]
+    if network in SPLIT_OF and split != SPLIT_OF[network]:
+        raise SystemExit(f"{path} was trained on {split!r}, not {SPLIT_OF[network]!r}")
     return meta
 
 
@@ -88,8 +104,8 @@ def dataset_root() -> Path:
     return DATA
 
 
-def run_candidate(tracker: str, name: str) -> dict[str, float]:
-    """OPE of ``tracker``'s kept network with candidate ``name``; AUC per sequence."""
+def run_candidate(tracker: str, name: str, network: str = "kept") -> dict[str, float]:
+    """OPE of ``tracker``'s ``network`` with candidate ``name``; AUC per sequence."""
     import torch
 
     from dimp_core.data.benchmarks import load_otb
@@ -98,8 +114,9 @@ def run_candidate(tracker: str, name: str) -> dict[str, float]:
 
     torch.set_num_threads(1)
     dataset = load_otb(DATA, name=f"synth-{SPLIT}-{NUM_SEQUENCES}")
-    label = f"{tracker}-kept-{name}"
-    tracker_obj = build_tracker(tracker, device="cpu", weights=str(weights(tracker)), **CANDIDATES[tracker][name])
+    label = f"{tracker}-{network}-{name}"
+    tracker_obj = build_tracker(tracker, device="cpu", weights=str(weights(tracker, network)),
+                                **CANDIDATES[tracker][name])
     run_tracker(tracker_obj, dataset, OUT / "results", tracker_name=label)
     summary = evaluate(dataset, OUT / "results", [label])["trackers"][label]
     return {seq: s["auc"] for seq, s in summary["sequences"].items()}
@@ -126,6 +143,55 @@ def run(json_path: Path, workers: int) -> dict[str, Any]:
     return data
 
 
+def contrast(json_path: Path, workers: int) -> dict[str, Any]:
+    """Default update against none, for the networks of ``CONTRAST``; added to the selection's JSON."""
+    from dimp_core.evaluation import paired_bootstrap
+
+    data = json.loads(json_path.read_text())
+    jobs = [(t, n, net) for t, nets in CONTRAST.items() for net in nets for n in ("reference", "first-frame")]
+    metas = {(t, net): check_weights(t, net) for t, _, net in jobs}
+    dataset_root()
+    with ProcessPoolExecutor(workers) as pool:
+        results = dict(zip(jobs, pool.map(run_candidate, *zip(*jobs, strict=True)), strict=True))
+    data["contrast"] = {}
+    for tracker in CONTRAST:  # the kept network's runs are the selection's
+        metas = {(tracker, "kept"): check_weights(tracker), **metas}
+        results.update({(tracker, n, "kept"): data["trackers"][tracker]["per_sequence"][n]
+                        for n in ("reference", "first-frame")})
+    for (tracker, net), meta in metas.items():
+        per = {n: results[(tracker, n, net)] for n in ("reference", "first-frame")}
+        d = paired_bootstrap(per["reference"], per["first-frame"], "update", "no update")
+        data["contrast"][f"{tracker}-{net}"] = {
+            "auc": {n: sum(v.values()) / len(v) for n, v in per.items()}, "per_sequence": per,
+            "update_worth": {"mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better},
+            "train_split": meta["config"]["train_split"], "runs": [_run_name(r) for r in _runs(meta)]}
+    json_path.write_text(json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def _run_name(meta: dict[str, Any]) -> str:
+    c = meta["config"]
+    return f"{c['preset']} {c['steps']} x {c['batch_size']}"
+
+
+def _runs(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    from dimp_core.checkpoints import training_runs
+
+    return list(training_runs(meta))
+
+
+def contrast_table(data: dict[str, Any]) -> str:
+    rows = ["| `dimp` network | training runs | saw the 4 photos | AUC, default update | AUC, no update "
+            "| update worth [95 % interval] | P(> 0) |", "|---|---|---|---:|---:|---:|---:|"]
+    for name, c in data["contrast"].items():
+        w = c["update_worth"]
+        saw = "no" if c["train_split"] == "train-kept" else "yes"
+        worth = f"{w['mean']:+.1f} [{w['low']:+.1f}, {w['high']:+.1f}]"
+        rows.append(f"| {name.split('-', 1)[1]} | {' + '.join(c['runs'])} | {saw} | {c['auc']['reference']:.1f} "
+                    f"| {c['auc']['first-frame']:.1f} | {worth} | {100 * w['p_positive']:.0f} % |")
+    return "\n".join(rows)
+
+
 def table(data: dict[str, Any]) -> str:
     rows = [f"| tracker (kept network) | update | {data['dataset']} AUC ({data['num_sequences']} sequences) "
             "| vs reference [95 % interval] | P(better) | selected |", "|---|---|---:|---:|---:|---|"]
@@ -140,16 +206,21 @@ def table(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("run", "readme"))
+    parser.add_argument("command", choices=("run", "contrast", "readme"))
     parser.add_argument("--json", default=str(ROOT / "data" / "update_selection.json"))
     parser.add_argument("--workers", type=int, default=2, help="candidate runs in parallel (one thread each)")
     args = parser.parse_args(argv)
     json_path = Path(args.json)
     if args.command == "run":
         run(json_path, args.workers)
+    elif args.command == "contrast":
+        contrast(json_path, args.workers)
     else:
-        write_section("update-table", table(json.loads(json_path.read_text())))
-        print("updated the online-update table in README.md")
+        data = json.loads(json_path.read_text())
+        write_section("update-table", table(data))
+        if "contrast" in data:
+            write_section("update-contrast-table", contrast_table(data))
+        print("updated the online-update tables in README.md")
     return 0
 
 
