@@ -195,9 +195,16 @@ def test_06_iteration_losses(training):
         assert curve["train"][-1] < curve["train"][0]  # the optimiser lowers its own loss
     # meta-training: every iterate of the trained predictor scores the test frames better than untrained
     assert all(a < b for a, b in zip(trained["test"], untrained["test"], strict=True))
+    from dimp_core import checkpoints
+    from dimp_core.trackers import WEIGHTS_DIR
+
     for name in ("dimp", "atom"):
         log = record["shipped_logs"][name]
-        assert log["steps"] > 0 and log["val_auc"] and all(0 <= v <= 100 for v in log["val_auc"])
+        assert log["val_auc"] and all(0 <= v <= 100 for v in log["val_auc"])
+        # every run of a warm-start chain, first run first: dimp's is two runs, atom's one
+        runs = checkpoints.training_runs(checkpoints.load_checkpoint_info(WEIGHTS_DIR / f"{name}.safetensors"))
+        steps = [r["config"]["steps"] for r in runs]
+        assert log["steps"] == sum(steps) and log["warm_starts"] == np.cumsum(steps)[:-1].tolist()
     for png in ("06_sampling.png", "06_example.png", "06_iterate_losses.png", "06_iterate_scores.png",
                 "06_live_run.png", "06_shipped_logs.png"):
         assert (tmp / "fig" / png).stat().st_size > 10_000, png
@@ -272,3 +279,21 @@ def test_results_older_than_the_weights_are_run_again(tmp_path, monkeypatch):
     assert reusable_results(Dataset("d", seqs), out, "dimp") == (["b"], ["a"])
     assert not result_path(out, "dimp", "a").exists() and not time_path(out, "dimp", "a").exists()
     assert result_path(out, "dimp", "b").exists()
+
+
+def test_a_warm_start_chain_log_needs_the_earlier_runs_log(tmp_path):
+    import shutil
+
+    from dimp_core.trackers import WEIGHTS_DIR
+    from dimp_core.viz.training import shipped_chain_log
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for suffix in (".safetensors", ".log.jsonl"):
+        shutil.copy(WEIGHTS_DIR / f"dimp{suffix}", weights)
+    (tmp_path / "runs").mkdir()  # the 2000-step run that the shipped dimp file continued is not there
+    with pytest.raises(FileNotFoundError, match="warm-started from"):
+        shipped_chain_log("dimp", weights)
+    steps, val, starts = shipped_chain_log("dimp", WEIGHTS_DIR)
+    assert [e["step"] for e in steps] == list(range(1, len(steps) + 1))  # numbered on across the runs
+    assert starts and all(v["step"] in {e["step"] for e in steps} for v in val)

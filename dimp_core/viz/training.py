@@ -8,8 +8,9 @@
   predictor: the learned discriminative loss L(f_i) on the train frames (what the optimiser minimises) and the
   LBHinge loss of f_i's scores on the test frames (what meta-training minimises, weighted in
   :func:`~dimp_core.train.losses.dimp_loss`); :func:`plot_iterate_losses` and :func:`plot_iterate_scores`;
-- :func:`read_log`, :func:`loss_terms`, :func:`plot_shipped_logs`: the JSON-lines logs of the shipped training
-  runs (one line per step with ``step``, ``total`` and each loss term; validation lines with ``val_auc``);
+- :func:`read_log`, :func:`loss_terms`, :func:`shipped_chain_log`, :func:`plot_shipped_logs`: the JSON-lines logs
+  of the shipped training runs (one line per step with ``step``, ``total`` and each loss term; validation lines
+  with ``val_auc``), a warm-started file's earlier runs first;
 - :func:`plot_live_run`: the losses a short run reports through ``train(..., callback=...)``.
 
 Geometry of the labels (:mod:`~dimp_core.train.processing`): label cell k of an S-pixel crop sits at patch
@@ -255,6 +256,44 @@ def read_log(path: str | Path) -> tuple[list[dict[str, float]], list[dict[str, f
     return steps, [e for e in entries if "val_auc" in e]
 
 
+def shipped_chain_log(name: str, weights_dir: str | Path) -> tuple[list[dict[str, float]], list[dict[str, float]],
+                                                                   list[int]]:
+    """The log of every training run behind ``<weights_dir>/<name>.safetensors``, first run first, as one
+    (steps, validation entries, steps at which a warm start began).
+
+    The last run's log lies beside the weights (``<name>.log.jsonl``); an earlier run of the chain
+    (:func:`~dimp_core.checkpoints.training_runs`) is found in ``<weights_dir>/../runs/`` as the ``*.meta.json``
+    holding the same configuration, commit and wall time, next to its ``*.log.jsonl``. Each run numbers its steps
+    from 1; here they continue across runs.
+    """
+    from dimp_core.checkpoints import load_checkpoint_info, training_runs
+
+    weights_dir = Path(weights_dir)
+    runs_dir = weights_dir.parent / "runs"
+    chain = training_runs(load_checkpoint_info(weights_dir / f"{name}.safetensors"))
+    key = ("config", "git_commit", "wall_time_s")
+    recorded = {path: json.loads(path.read_text()) for path in sorted(runs_dir.glob("*.meta.json"))}
+    paths = []
+    for run in chain[:-1]:
+        found = [p for p, m in recorded.items() if all(m.get(k) == run.get(k) for k in key)]
+        if not found:
+            raise FileNotFoundError(f"no log in {runs_dir} for the {run['config']['steps']}-step "
+                                    f"run that {name} was warm-started from (commit {run.get('git_commit')})")
+        paths.append(found[0].with_name(found[0].name.replace(".meta.json", ".log.jsonl")))
+    paths.append(weights_dir / f"{name}.log.jsonl")
+    steps: list[dict[str, float]] = []
+    val: list[dict[str, float]] = []
+    starts: list[int] = []
+    for path in paths:
+        offset = steps[-1]["step"] if steps else 0
+        if steps:
+            starts.append(offset)
+        run_steps, run_val = read_log(path)
+        steps += [{**e, "step": e["step"] + offset} for e in run_steps]
+        val += [{**e, "step": e["step"] + offset} for e in run_val]
+    return steps, val, starts
+
+
 def loss_terms(steps: SequenceOf[Mapping[str, float]]) -> list[str]:
     """The loss terms a log's step entries carry: every number but ``step``, ``lr``, ``seconds`` and the
     per-iterate ``clf_iterN``; ``total`` first, and left out when it is the sum of a single term."""
@@ -279,9 +318,12 @@ def moving_average(values: SequenceOf[float], window: int) -> np.ndarray:
 
 
 def plot_log(ax: Any, steps: list[dict[str, float]], val: list[dict[str, float]], terms: SequenceOf[str],
-             title: str, window: int = 25) -> None:
-    """Loss terms (raw, faint; moving average, solid) against the step, validation AUC on a second axis."""
+             title: str, window: int = 25, starts: SequenceOf[int] = ()) -> None:
+    """Loss terms (raw, faint; moving average, solid) against the step, validation AUC on a second axis;
+    dotted lines where a warm-started run began (``starts``)."""
     x = [e["step"] for e in steps]
+    for k, start in enumerate(starts):
+        ax.axvline(start, color="0.4", ls=":", lw=1.5, label="warm start: next run" if k == 0 else None)
     for k, term in enumerate(terms):
         y = [e[term] for e in steps]
         ax.plot(x, y, color=f"C{k}", lw=0.6, alpha=0.25)
@@ -301,13 +343,14 @@ def plot_log(ax: Any, steps: list[dict[str, float]], val: list[dict[str, float]]
     ax.legend(lines, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
 
 
-def plot_shipped_logs(logs: Mapping[str, tuple[list[dict[str, float]], list[dict[str, float]]]],
+def plot_shipped_logs(logs: Mapping[str, tuple[list[dict[str, float]], list[dict[str, float]], list[int]]],
                       terms: Mapping[str, SequenceOf[str]], window: int = 25) -> Figure:
-    """One panel per shipped run (``logs``: name -> :func:`read_log`), the given loss terms of each."""
+    """One panel per shipped file (``logs``: name -> :func:`shipped_chain_log`), the given loss terms of each."""
     fig = Figure(figsize=(6.2 * len(logs), 5.0), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(logs)))
-    for ax, (name, (steps, val)) in zip(axes, logs.items(), strict=True):
-        plot_log(ax, steps, val, terms[name], f"{name}: shipped run, {len(steps)} steps", window)
+    for ax, (name, (steps, val, starts)) in zip(axes, logs.items(), strict=True):
+        runs = f"{len(starts) + 1} runs" if starts else "one run"
+        plot_log(ax, steps, val, terms[name], f"{name}: {runs}, {len(steps)} steps", window, starts)
     return fig
 
 

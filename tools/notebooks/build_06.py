@@ -178,21 +178,23 @@ fig"""),
     ("md", r"""## 5. The runs behind the shipped weights
 
 `make weights` retrains each tracker from the configuration and seed recorded in its weights and commits the
-run's log next to them (`data/weights/<tracker>.log.jsonl`); the weights' metadata names the preset. ATOM's
-offline part is only the IoU-Net (its classifier is learned online while tracking), so its log has a single
-loss term. The validation AUC is the tracker itself, run with the weights of that step on held-out synthetic
-sequences."""),
-    ("code", r"""logs = {path.name.split(".")[0]: vt.read_log(path) for path in sorted(WEIGHTS_DIR.glob("*.log.jsonl"))}
-fig = vt.plot_shipped_logs(logs, {name: vt.loss_terms(steps) for name, (steps, _) in logs.items()})
+run's log next to them (`data/weights/<tracker>.log.jsonl`); the weights' metadata names the preset. A file
+that continued an earlier one (a warm start) records that file's metadata too, and the earlier run's log is
+kept in `data/runs/`: the panels join them, first run first. ATOM's offline part is only the IoU-Net (its
+classifier is learned online while tracking), so its log has a single loss term. The validation AUC is the
+tracker itself, run with the weights of that step on held-out synthetic sequences."""),
+    ("code", r"""names = [path.name.split(".")[0] for path in sorted(WEIGHTS_DIR.glob("*.log.jsonl"))]
+logs = {name: vt.shipped_chain_log(name, WEIGHTS_DIR) for name in names}
+fig = vt.plot_shipped_logs(logs, {name: vt.loss_terms(steps) for name, (steps, _, _) in logs.items()})
 savefig(fig, figures, "06_shipped_logs", dpi=120)
-for name, (steps, val) in logs.items():
+for name, (steps, val, _) in logs.items():
     meta = checkpoints.load_checkpoint_info(WEIGHTS_DIR / f"{name}.safetensors")
-    cfg = meta["config"]
+    runs = " then ".join(f"{r['config']['preset']!r} {r['config']['steps']} steps x {r['config']['batch_size']} "
+                         f"on {r.get('device', '?')} in {r.get('wall_time_s', float('nan')) / 60:.1f} min"
+                         for r in checkpoints.training_runs(meta))
     first, last = np.mean([e["total"] for e in steps[:50]]), np.mean([e["total"] for e in steps[-50:]])
-    print(f"{name}: preset {cfg['preset']!r}, {cfg['steps']} steps x {cfg['batch_size']} sequences on "
-          f"{meta.get('device', '?')} in {meta.get('wall_time_s', float('nan')) / 60:.1f} min; total loss, mean of "
-          f"the first 50 steps {first:.3f} -> last 50 {last:.3f}; validation AUC "
-          + ", ".join(f"{e['val_auc']:.1f} (step {e['step']})" for e in val))
+    print(f"{name}: {runs}; total loss, mean of the first 50 steps {first:.3f} -> last 50 {last:.3f}; "
+          "validation AUC " + ", ".join(f"{e['val_auc']:.1f} (step {e['step']})" for e in val))
 fig"""),
     ("md", r"""### Which run ships
 
@@ -218,8 +220,8 @@ The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
     "iterate_losses": curves,
     "smoke": {"steps": live.steps, "total": total, "first3_mean": first3, "last3_mean": last3,
               "val_auc": final.get("val_auc")},
-    "shipped_logs": {name: {"steps": len(steps), "val_auc": [e["val_auc"] for e in val]}
-                     for name, (steps, val) in logs.items()},
+    "shipped_logs": {name: {"steps": len(steps), "val_auc": [e["val_auc"] for e in val], "warm_starts": starts}
+                     for name, (steps, val, starts) in logs.items()},
     "selected": {tracker: entry["selected"] for tracker, entry in selection["trackers"].items()},
     "figures": sorted(p.name for p in figures.glob("06_*.png")),
 })
