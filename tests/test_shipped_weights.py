@@ -200,3 +200,22 @@ def test_online_update_settings_follow_the_heldout_selection(tool):
         chosen = update.CANDIDATES[tracker][entry["selected"]]
         assert all(getattr(defaults[tracker], k) == v for k, v in chosen.items()), f"{tracker} defaults"
     assert update.table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+
+
+def test_update_contrast_follows_from_its_runs(tool):
+    import json
+
+    from dimp_core.evaluation import paired_bootstrap
+
+    update = tool("update_on_heldout")
+    data = json.loads((WEIGHTS_DIR.parent / "update_selection.json").read_text())
+    assert list(data["contrast"]) == ["dimp-kept"] + [f"dimp-{n}" for n in update.CONTRAST["dimp"]]
+    assert data["contrast"]["dimp-kept"]["per_sequence"] == {  # the selection's own runs, not new ones
+        n: data["trackers"]["dimp"]["per_sequence"][n] for n in ("reference", "first-frame")}
+    for name, c in data["contrast"].items():
+        per = c["per_sequence"]
+        assert all(len(v) == update.NUM_SEQUENCES for v in per.values())
+        d = paired_bootstrap(per["reference"], per["first-frame"])
+        assert c["update_worth"] == {"mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better}
+        assert (c["train_split"] == "train-kept") == (name == "dimp-kept")
+    assert update.contrast_table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
