@@ -81,7 +81,10 @@ def start_file(rnd: Round, tracker: str) -> bytes:
                           check=True, capture_output=True).stdout
     entry = json.loads((DATA / "selection.json").read_text())["trackers"][tracker]
     expected = {entry["candidates"][n]["warm_start"]["sha256"] for n in rnd.candidates(entry)}
-    if expected and {hashlib.sha256(data).hexdigest()} != expected:
+    if not expected:
+        raise ValueError(f"{tracker}: data/selection.json holds no round-{rnd.number} candidate to check the "
+                         "starting file against")
+    if {hashlib.sha256(data).hexdigest()} != expected:
         raise ValueError(f"{tracker}: the file at {rnd.start_commit} is not the one round {rnd.number} started from")
     return data
 
