@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~25 min on 2 cores)
-    python tools/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~17 min)
+    python tools/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~24 min on 2 cores)
+    python tools/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~13 min)
     python tools/update_on_heldout.py readme   # the README tables from data/update_selection.json
 
 Why. ``synth-val``, the split every earlier choice was made on, is drawn from the training photos. The IoU-Net
@@ -144,40 +144,31 @@ def run(json_path: Path, workers: int) -> dict[str, Any]:
 
 
 def contrast(json_path: Path, workers: int) -> dict[str, Any]:
-    """Default update against none, for the networks of ``CONTRAST``; added to the selection's JSON."""
+    """Default update against none, for the networks of ``CONTRAST``; added to the selection's JSON, whose own
+    ``kept`` runs make the first row."""
+    from dimp_core.checkpoints import training_runs
     from dimp_core.evaluation import paired_bootstrap
 
     data = json.loads(json_path.read_text())
-    jobs = [(t, n, net) for t, nets in CONTRAST.items() for net in nets for n in ("reference", "first-frame")]
-    metas = {(t, net): check_weights(t, net) for t, _, net in jobs}
+    both = ("reference", "first-frame")
+    jobs = [(t, n, net) for t, nets in CONTRAST.items() for net in nets for n in both]
+    metas = {(t, net): check_weights(t, net) for t in CONTRAST for net in ("kept", *CONTRAST[t])}
     dataset_root()
     with ProcessPoolExecutor(workers) as pool:
         results = dict(zip(jobs, pool.map(run_candidate, *zip(*jobs, strict=True)), strict=True))
+    results |= {(t, n, "kept"): data["trackers"][t]["per_sequence"][n] for t in CONTRAST for n in both}
     data["contrast"] = {}
-    for tracker in CONTRAST:  # the kept network's runs are the selection's
-        metas = {(tracker, "kept"): check_weights(tracker), **metas}
-        results.update({(tracker, n, "kept"): data["trackers"][tracker]["per_sequence"][n]
-                        for n in ("reference", "first-frame")})
     for (tracker, net), meta in metas.items():
-        per = {n: results[(tracker, n, net)] for n in ("reference", "first-frame")}
+        per = {n: results[(tracker, n, net)] for n in both}
         d = paired_bootstrap(per["reference"], per["first-frame"], "update", "no update")
         data["contrast"][f"{tracker}-{net}"] = {
             "auc": {n: sum(v.values()) / len(v) for n, v in per.items()}, "per_sequence": per,
             "update_worth": {"mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better},
-            "train_split": meta["config"]["train_split"], "runs": [_run_name(r) for r in _runs(meta)]}
+            "train_split": meta["config"]["train_split"],
+            "runs": [f"{r['config']['preset']} {r['config']['steps']} x {r['config']['batch_size']}"
+                     for r in training_runs(meta)]}
     json_path.write_text(json.dumps(data, indent=1) + "\n")
     return data
-
-
-def _run_name(meta: dict[str, Any]) -> str:
-    c = meta["config"]
-    return f"{c['preset']} {c['steps']} x {c['batch_size']}"
-
-
-def _runs(meta: dict[str, Any]) -> list[dict[str, Any]]:
-    from dimp_core.checkpoints import training_runs
-
-    return list(training_runs(meta))
 
 
 def contrast_table(data: dict[str, Any]) -> str:
