@@ -94,13 +94,20 @@ def decide(candidates: dict[str, dict[str, Any]], per_sequence: dict[str, dict[s
 def table(data: dict[str, Any]) -> str:
     rows = ["| tracker | parameters | synth-val AUC | vs reference [95 % interval] | P(better) | used |",
             "|---|---|---:|---:|---:|---|"]
-    for tracker, entry in data["trackers"].items():
+    return "\n".join(rows + candidate_rows(data["trackers"]))
+
+
+def candidate_rows(trackers: dict[str, Any]) -> list[str]:
+    """One markdown row per candidate of each tracker's :func:`decide` entry: AUC, difference to the reference
+    with its interval, P(better), and whether the rule chose it."""
+    rows = []
+    for tracker, entry in trackers.items():
         for name, c in entry["candidates"].items():
             diff = (f"{c['vs_reference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]" if "low" in c else "")
             better = f"{100 * c['p_better']:.0f} %" if "p_better" in c else ""
             rows.append(f"| `{tracker}` | {name} | {c['auc']:.1f} | {diff} | {better} "
                         f"| {'yes' if name == entry['selected'] else ''} |")
-    return "\n".join(rows)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from params_on_val import decide
+from params_on_val import candidate_rows, decide
 from readme_section import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,13 +186,7 @@ def contrast_table(data: dict[str, Any]) -> str:
 def table(data: dict[str, Any]) -> str:
     rows = [f"| tracker (kept network) | update | {data['dataset']} AUC ({data['num_sequences']} sequences) "
             "| vs reference [95 % interval] | P(better) | selected |", "|---|---|---:|---:|---:|---|"]
-    for tracker, entry in data["trackers"].items():
-        for name, c in entry["candidates"].items():
-            diff = f"{c['vs_reference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]" if "low" in c else ""
-            better = f"{100 * c['p_better']:.0f} %" if "p_better" in c else ""
-            rows.append(f"| `{tracker}` | {name} | {c['auc']:.1f} | {diff} | {better} "
-                        f"| {'yes' if name == entry['selected'] else ''} |")
-    return "\n".join(rows)
+    return "\n".join(rows + candidate_rows(data["trackers"]))
 
 
 def main(argv: list[str] | None = None) -> int:
