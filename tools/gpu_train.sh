@@ -37,6 +37,7 @@ SHIP=${SHIP:-"dimp atom siamfc"}  # runs whose heads-only weights come back as $
 WORKERS=${WORKERS:-2}
 LONG=${LONG:-}
 LONG_SET=${LONG_SET:-"{}"}
+rm -rf "$R"  # a warm machine keeps /tmp: a second call would append to the first call's logs
 mkdir -p "$OUT" "$R"
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
@@ -110,7 +111,7 @@ python3 tools/ablations.py collect --out "$R" --preset "$PRESET" --json "$OUT/ab
 fi
 n_runs=$(echo $VARIANTS $LONG | wc -w)
 [ "$DEVICE" = cuda ] && HARDWARE=${HARDWARE:-"$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) shared by \
-$n_runs concurrent training runs, $(nproc) CPU cores (tools/gpu_train.sh)"}
+$n_runs concurrent training runs, $(nproc --all) CPU cores (tools/gpu_train.sh)"}
 for v in $SHIP; do
   w=$(ls "$R/$v"/*.safetensors 2>/dev/null | grep -v checkpoint | head -1)
   [ -n "$w" ] && python3 tools/ship_weights.py "$w" --out "$OUT/$v.safetensors" ${HARDWARE:+--hardware "$HARDWARE"}

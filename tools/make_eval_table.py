@@ -31,8 +31,10 @@ def generator_available() -> bool:
         return False
 
 
-def drop_stale_results(out: Path, trackers: list[str]) -> None:
-    """Result files are reused by ``dimp eval``; those older than a tracker's shipped weights are deleted first."""
+def drop_stale_results(out: Path, trackers: list[str], labels: dict[str, str] | None = None) -> None:
+    """Result files are reused by ``dimp eval``; those older than a tracker's shipped weights are deleted first.
+
+    ``labels``: the result folder of a tracker when it is not the tracker's name (e.g. ``dimp-seed1``)."""
     from dimp_core.trackers import shipped_weights
 
     for name in trackers:
@@ -40,10 +42,11 @@ def drop_stale_results(out: Path, trackers: list[str]) -> None:
             weights = shipped_weights(name)
         except (FileNotFoundError, KeyError, ValueError):
             continue
-        folder = out / "results" / name
+        label = (labels or {}).get(name, name)
+        folder = out / "results" / label
         if weights.exists() and folder.exists() and any(
                 f.stat().st_mtime < weights.stat().st_mtime for f in folder.iterdir()):
-            print(f"{name}: results older than {weights.name}; running it again")
+            print(f"{label}: results older than {weights.name}; running it again")
             for f in folder.iterdir():
                 f.unlink()
 

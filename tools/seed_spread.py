@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from make_eval_table import drop_stale_results
 from readme_section import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,7 @@ def run_one(dataset_name: str, tracker: str, seed: int) -> dict[str, float]:
     torch.set_num_threads(1)
     dataset = load_dataset(dataset_name)
     out, label = ROOT / "results" / f"seeds-{dataset_name}", f"{tracker}-seed{seed}"
+    drop_stale_results(out, [tracker], {tracker: label})  # reused result files must come from the shipped weights
     run_tracker(build_tracker(tracker, device="cpu", seed=seed), dataset, out, tracker_name=label)
     return {s: v["auc"] for s, v in evaluate(dataset, out, [label])["trackers"][label]["sequences"].items()}
 

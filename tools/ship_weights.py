@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     state = checkpoints.load_state_dict(source)
     arch, tracker = meta["architecture"], meta["tracker"]
     prefix = LITE0_BACKBONE_PREFIX.get(arch)
-    if prefix is not None:
+    if prefix is not None and any(k.startswith(prefix) for k in state):  # else heads-only already (e.g. to fp16)
         reference = {k: v for k, v in build_network(arch).state_dict().items() if k.startswith(prefix)}
         changed = [k for k, v in reference.items() if not torch.equal(state[k], v)]
         if changed:

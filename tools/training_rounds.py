@@ -1,21 +1,26 @@
-"""Training rounds 3 and 4 (on this project's 2-core CPU): continue the shipped trackers on fresh training data.
+"""Training rounds 3 to 6: continue the shipped trackers on fresh training data.
 
 Usage (from the repository root)::
 
-    python tools/training_rounds.py train 4   # both runs of a round, one after the other (round 4: ~15 min atom,
+    python tools/training_rounds.py train 4   # both runs of a round, one after the other (round 4: ~20 min atom,
                                               # ~75 min dimp on 2 cores)
     python tools/training_rounds.py readme    # each round's README table from the logs and data/selection.json
 
 A round's plan is fixed before its runs, in ``data/runs/round<N>/plan.txt`` with one ``<tracker>.set.json`` of
-settings per tracker. Both trackers start from the files shipped when the round was planned (taken from git
-history and checked against the hash the selection recorded for the warm start) and train the same schedule on a
-fresh pool (training seed N - 2: sequences neither has seen); the candidates are scored on synth-val with
-``tools/select_on_val.py`` beside the earlier ones, and, as in every round, each tracker ships the candidate with
-the highest synth-val AUC; synth-test only after that choice.
+settings per tracker. Both trackers continue from earlier files (the ones shipped when the round was planned, taken
+from git history, or an earlier round's outputs) and train the same schedule on a fresh pool (training seed N - 2:
+sequences neither has seen); the candidates are scored on synth-val with ``tools/select_on_val.py`` beside the
+earlier ones, and, as in every round, each tracker ships the candidate with the highest synth-val AUC; synth-test
+only after that choice.
 
-- round 3: 500 steps x 16 on 480 new sequences x 80 frames, learning rates 0.2 x the ``gpu`` preset's, x 0.2 at 60 %.
-- round 4: 400 steps x 16 (what fit a session) on 800 new sequences x 48 frames (the same frames on disk, 1.7 x
-  the sequences: round 3's losses showed DiMP's predictor fitting its pool), round 3's rates.
+- round 3 (CPU): 500 steps x 16 on 480 new sequences x 80 frames, learning rates 0.2 x the ``gpu`` preset's, x 0.2
+  at 60 %.
+- round 4 (CPU): 400 steps x 16 (what fit a session) on 800 new sequences x 48 frames (the same frames on disk,
+  1.7 x the sequences: round 3's losses showed DiMP's predictor fitting its pool), round 3's rates.
+- round 5 (the lent H200, both runs in one call of ``tools/gpu_train.sh``): 2400 steps x 16 on 2000 new sequences
+  x 32 frames, round 3's rates.
+- round 6 (the same machine, the next call): round 5's schedule again from round 5's outputs, 2000 more sequences.
+  ``train 6`` needs round 5's candidates in ``results/candidates/``.
 
 Each table compares losses: the starting weights' training losses on their own pool (the last 100 steps of the
 run that made them) against the same weights on the round's fresh pool (its first 50 steps, which the new
@@ -42,15 +47,30 @@ DATA = ROOT / "data"
 RUNS = DATA / "runs"
 
 
+def run_log(tracker: str, number: int) -> Path:
+    """The log of round ``number``'s run of ``tracker`` (round 2: the GPU run of 2000 steps): in data/runs, or
+    beside the shipped file when that run made it (checked against the shipped file's seed, N - 2)."""
+    kept = RUNS / f"{tracker}-r{number}.log.jsonl"
+    if kept.exists():
+        return kept
+    from dimp_core import checkpoints
+
+    meta = checkpoints.load_checkpoint_info(DATA / "weights" / f"{tracker}.safetensors")
+    if meta["seed"] != number - 2:
+        raise FileNotFoundError(f"no log of round {number}'s {tracker} run: not in {RUNS} and the shipped file is "
+                                f"from seed {meta['seed']}")
+    return DATA / "weights" / f"{tracker}.log.jsonl"
+
+
 @dataclass(frozen=True)
 class Round:
-    """One training round: where its starting files and the logs of both ends are kept."""
+    """One training round: what it started from, and how long it ran."""
 
     number: int
-    start_commit: str  # the last commit whose data/weights held the files the round started from
-    start_logs: dict[str, Path]  # the logs of the runs that made those files
-    logs: dict[str, Path]  # this round's logs
+    starts: dict[str, int]  # per tracker, the round whose file it continued
     steps: int
+    start_commit: str = ""  # the last commit whose data/weights held the starting files ("": an earlier round's
+    # outputs, the candidates r<start> in data/selection.json)
 
     @property
     def plan(self) -> Path:
@@ -60,32 +80,73 @@ class Round:
     def seed(self) -> int:  # a fresh pool and fresh batches for every round
         return self.number - 2
 
+    @property
+    def start_logs(self) -> dict[str, Path]:  # the logs of the runs that made the starting files
+        return {t: run_log(t, n) for t, n in self.starts.items()}
+
+    @property
+    def logs(self) -> dict[str, Path]:  # this round's logs
+        return {t: run_log(t, self.number) for t in TRACKERS}
+
     def candidates(self, entry: dict[str, Any]) -> list[str]:
         """This round's candidates among a tracker's entry in data/selection.json."""
         return [n for n in entry["candidates"] if n.split("-")[0] == f"r{self.number}"]
 
 
-# the shipped files' logs are in data/weights, the others in data/runs
 ROUNDS = {
-    3: Round(3, "f98af55", {"atom": DATA / "weights" / "atom.log.jsonl", "dimp": RUNS / "dimp-r2.log.jsonl"},
-             {"atom": RUNS / "atom-r3.log.jsonl", "dimp": DATA / "weights" / "dimp.log.jsonl"}, 500),
-    4: Round(4, "5a11b9b", {"atom": DATA / "weights" / "atom.log.jsonl", "dimp": DATA / "weights" / "dimp.log.jsonl"},
-             {"atom": RUNS / "atom-r4.log.jsonl", "dimp": RUNS / "dimp-r4.log.jsonl"}, 400),
+    3: Round(3, {"atom": 2, "dimp": 2}, 500, "f98af55"),
+    4: Round(4, {"atom": 2, "dimp": 3}, 400, "5a11b9b"),
+    5: Round(5, {"atom": 2, "dimp": 3}, 2400, "0a281ea"),
+    6: Round(6, {"atom": 5, "dimp": 5}, 2400),
 }
 
 
-def start_file(rnd: Round, tracker: str) -> bytes:
-    """The shipped file a round started from, out of git history, checked against the hash the selection recorded
-    for the warm start."""
-    data = subprocess.run(["git", "show", f"{rnd.start_commit}:data/weights/{tracker}.safetensors"], cwd=ROOT,
-                          check=True, capture_output=True).stdout
-    entry = json.loads((DATA / "selection.json").read_text())["trackers"][tracker]
+def _selection_entry(tracker: str) -> dict[str, Any]:
+    return json.loads((DATA / "selection.json").read_text())["trackers"][tracker]
+
+
+def start_sha256(rnd: Round, tracker: str) -> str:
+    """The SHA-256 of the file a round started from, as its candidates record it (their ``warm_start``), checked
+    against the source: the file in git history, or the run output behind the earlier round's candidate."""
+    entry = _selection_entry(tracker)
     expected = {entry["candidates"][n]["warm_start"]["sha256"] for n in rnd.candidates(entry)}
-    if not expected:
-        raise ValueError(f"{tracker}: data/selection.json holds no round-{rnd.number} candidate to check the "
-                         "starting file against")
-    if {hashlib.sha256(data).hexdigest()} != expected:
-        raise ValueError(f"{tracker}: the file at {rnd.start_commit} is not the one round {rnd.number} started from")
+    if len(expected) != 1:
+        raise ValueError(f"{tracker}: data/selection.json holds {len(expected)} starting files for round "
+                         f"{rnd.number}'s candidates (expected one)")
+    if rnd.start_commit:
+        source = hashlib.sha256(start_file(rnd, tracker)).hexdigest()
+    else:  # an earlier round's output: the GPU run's file, recorded by the candidate made from it
+        source = _round_output_meta(tracker, rnd.starts[tracker])["source_sha256"]
+    if {source} != expected:
+        raise ValueError(f"{tracker}: round {rnd.number} did not start from the file its plan names")
+    return source
+
+
+def _round_output_meta(tracker: str, number: int) -> dict[str, Any]:
+    """The metadata of round ``number``'s file of ``tracker``: data/runs/<tracker>-r<number>.meta.json, or the
+    shipped file when that round shipped."""
+    kept = RUNS / f"{tracker}-r{number}.meta.json"
+    if kept.exists():
+        return json.loads(kept.read_text())
+    from dimp_core import checkpoints
+
+    return checkpoints.load_checkpoint_info(run_log(tracker, number).with_suffix("").with_suffix(".safetensors"))
+
+
+def start_file(rnd: Round, tracker: str) -> bytes:
+    """The file a round started from: out of git history (``start_commit``), or the earlier round's candidate in
+    results/candidates (checked against the hash data/selection.json records for it)."""
+    if rnd.start_commit:
+        return subprocess.run(["git", "show", f"{rnd.start_commit}:data/weights/{tracker}.safetensors"], cwd=ROOT,
+                              check=True, capture_output=True).stdout
+    name = f"r{rnd.starts[tracker]}"
+    path = ROOT / "results" / "candidates" / f"{tracker}-{name}.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"round {rnd.number} starts from {path}: train round {rnd.starts[tracker]} and "
+                                f"score it with tools/select_on_val.py first")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != _selection_entry(tracker)["candidates"][name]["sha256"]:
+        raise ValueError(f"{path} is not the {name} candidate data/selection.json records")
     return data
 
 
@@ -121,8 +182,11 @@ def table(rnd: Round, summary: dict[str, Any], selection: dict[str, Any]) -> str
     for t in TRACKERS:
         s, entry = summary[t], selection["trackers"][t]
         names = rnd.candidates(entry)
-        start = entry["candidates"][names[0]]["warm_start"]["sha256"]  # the file the round started from
-        first = next(name for name, c in entry["candidates"].items() if c["sha256"] == start)
+        if rnd.start_commit:  # the shipped file the round started from, among the candidates
+            start = entry["candidates"][names[0]]["warm_start"]["sha256"]
+            first = next(name for name, c in entry["candidates"].items() if c["sha256"] == start)
+        else:  # an earlier round's candidate (its metadata re-recorded, so its hash is not the warm start's)
+            first = f"r{rnd.starts[t]}"
         val = " / ".join(f"{entry['candidates'][name]['auc']:.1f}" + (" (fp16)" if name.endswith("fp16") else "")
                          for name in names)
         for i, term in enumerate(LOSS[t]):
