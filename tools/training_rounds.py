@@ -177,7 +177,7 @@ def summarise(start: dict[str, list[dict]], after: dict[str, list[dict]]) -> dic
 def table(rnd: Round, summary: dict[str, Any], selection: dict[str, Any]) -> str:
     n = rnd.number
     rows = [f"| tracker | loss term | starting weights, own pool (last 100 steps) | starting weights, round {n}'s "
-            f"fresh pool (first 50) | round {n} (last 100) | synth-val AUC, start / round {n} | shipped |",
+            f"fresh pool (first 50) | round {n} (last 100) | synth-val AUC, start / round {n} | shipped now |",
             "|---|---|---:|---:|---:|---:|---|"]
     for t in TRACKERS:
         s, entry = summary[t], selection["trackers"][t]

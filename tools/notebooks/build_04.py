@@ -228,7 +228,7 @@ atom = update["trackers"]["atom"]["candidates"]["first-frame"]
 print(f"atom-kept     saw the photos: no   ATOM's update adds {-atom['vs_reference']:+.1f} "
       f"[{-atom['high']:+.1f}, {-atom['low']:+.1f}]")"""),
     ("md", r"""It is not: the `cpu` network gets nothing from DiMP's update whether or not it saw the photos, and the
-shipped one gets a little, while ATOM's update adds about four points on the same sequences. With our networks
+round-3 file (shipped until session 9) gets a little, while ATOM's update adds about four points on the same sequences. With our networks
 DiMP's update is worth little, and how much varies from split to split."""),
     ("md", r"""## 6. Record
 
