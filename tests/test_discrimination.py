@@ -156,6 +156,10 @@ def test_swap_table_in_the_readme_follows_from_the_json(tool):
     data = json.loads((root / "data" / "component_swap.json").read_text())
     for run in data["runs"].values():
         assert swap.summarise(run["per_sequence"]) == run["summary"]
-    assert {(r["dataset"], r["torch_threads"]) for r in data["runs"].values()} == {
-        ("synth-val", 1), ("synth-test", 1), ("synth-val", 2), ("synth-test", 2)}
+    runs = {(r["dataset"], r["torch_threads"]): r for r in data["runs"].values()}
+    assert {("synth-val", 1), ("synth-test", 1)} <= set(runs)  # one thread, as the README's other accuracy tables
+    # the plain cells are the shipped trackers: the same per-sequence AUCs as seed 0 of the seed table
+    seeds = json.loads((root / "data" / "seed_spread.json").read_text())
+    for tracker in ("dimp", "atom"):
+        assert runs[("synth-test", 1)]["per_sequence"][tracker] == seeds["per_sequence"][tracker]["0"]
     assert swap.table(data) in (root / "README.md").read_text()

@@ -163,7 +163,7 @@ def test_round_tables_in_the_readme_follow_from_the_logs(tool):
         assert rounds.table(rnd, summary, selection) in readme
         assert all(len(rounds._steps(rnd.logs[t])) == rnd.steps for t in rounds.TRACKERS)  # the whole schedule
         for t in rounds.TRACKERS:  # the round's candidates started from the file its plan names
-            assert rounds.start_file(rnd, t)
+            assert rounds.start_sha256(rnd, t)
 
 
 def test_round_commands_follow_the_plan(tool, tmp_path):
@@ -219,3 +219,10 @@ def test_update_contrast_follows_from_its_runs(tool):
         assert c["update_worth"] == {"mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better}
         assert (c["train_split"] == "train-kept") == (name == "dimp-kept")
     assert update.contrast_table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+
+
+def test_round_start_check_fails_on_another_file(tool, monkeypatch):
+    rounds = tool("training_rounds")
+    monkeypatch.setattr(rounds, "_round_output_meta", lambda tracker, number: {"source_sha256": "0" * 64})
+    with pytest.raises(ValueError, match="did not start from the file its plan names"):
+        rounds.start_sha256(rounds.ROUNDS[6], "dimp")
