@@ -226,3 +226,24 @@ def test_round_start_check_fails_on_another_file(tool, monkeypatch):
     monkeypatch.setattr(rounds, "_round_output_meta", lambda tracker, number: {"source_sha256": "0" * 64})
     with pytest.raises(ValueError, match="did not start from the file its plan names"):
         rounds.start_sha256(rounds.ROUNDS[6], "dimp")
+
+
+def test_result_files_older_than_the_shipped_weights_are_dropped(tool, tmp_path, monkeypatch):
+    import os
+
+    import dimp_core.trackers as trackers
+
+    evaluation = tool("make_eval_table")
+    weights = tmp_path / "dimp.safetensors"
+    weights.write_bytes(b"w")
+    monkeypatch.setattr(trackers, "shipped_weights", lambda name: weights)
+    stale, fresh = tmp_path / "results" / "dimp-seed1", tmp_path / "results" / "dimp-seed2"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "test_000.txt").write_text("0,0,1,1\n")
+    then = weights.stat().st_mtime
+    os.utime(stale / "test_000.txt", (then - 60, then - 60))  # tracked before these weights were shipped
+    os.utime(fresh / "test_000.txt", (then + 60, then + 60))
+    for label in ("dimp-seed1", "dimp-seed2"):
+        evaluation.drop_stale_results(tmp_path, ["dimp"], {"dimp": label})
+    assert not (stale / "test_000.txt").exists() and (fresh / "test_000.txt").exists()

@@ -46,6 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from make_eval_table import drop_stale_results
 from params_on_val import candidate_rows, decide
 from readme_section import write_section
 
@@ -115,6 +116,8 @@ def run_candidate(tracker: str, name: str, network: str = "kept") -> dict[str, f
     torch.set_num_threads(1)
     dataset = load_otb(DATA, name=f"synth-{SPLIT}-{NUM_SEQUENCES}")
     label = f"{tracker}-{network}-{name}"
+    if network == "shipped":  # reused result files must come from the file shipped now
+        drop_stale_results(OUT / "results", [tracker], {tracker: label})
     tracker_obj = build_tracker(tracker, device="cpu", weights=str(weights(tracker, network)),
                                 **CANDIDATES[tracker][name])
     run_tracker(tracker_obj, dataset, OUT / "results", tracker_name=label)
