@@ -227,8 +227,8 @@ atom = update["trackers"]["atom"]["candidates"]["first-frame"]
 print(f"atom-kept     saw the photos: no   ATOM's update adds {-atom['vs_reference']:+.1f} "
       f"[{-atom['high']:+.1f}, {-atom['low']:+.1f}]")"""),
     ("md", r"""It is not: the `cpu` network gets nothing from DiMP's update whether or not it saw the photos, and
-the shipped file about one point, while ATOM's update adds about four points on the same sequences. With every network measured DiMP's update is worth little; making it gain as much as ATOM's is
-the open lever."""),
+the shipped file about one point, while ATOM's update adds about four points on the same sequences. With
+every network measured DiMP's update is worth little; making it gain as much as ATOM's is the open lever."""),
     ("md", r"""## 6. Record
 
 The values the notebook's test checks (`tests/test_notebooks_analysis.py`)."""),
