@@ -130,7 +130,10 @@ def _round_output_meta(tracker: str, number: int) -> dict[str, Any]:
         return json.loads(kept.read_text())
     from dimp_core import checkpoints
 
-    return checkpoints.load_checkpoint_info(run_log(tracker, number).with_suffix("").with_suffix(".safetensors"))
+    shipped = DATA / "weights" / f"{tracker}.safetensors"
+    if run_log(tracker, number).parent != shipped.parent:  # run_log also checks the shipped file's seed
+        raise FileNotFoundError(f"no metadata of round {number}'s {tracker} file in {RUNS}")
+    return checkpoints.load_checkpoint_info(shipped)
 
 
 def start_file(rnd: Round, tracker: str) -> bytes:
