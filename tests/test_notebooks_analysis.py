@@ -201,7 +201,7 @@ def test_06_iteration_losses(training):
     for name in ("dimp", "atom"):
         log = record["shipped_logs"][name]
         assert log["val_auc"] and all(0 <= v <= 100 for v in log["val_auc"])
-        # every run of a warm-start chain, first run first: dimp's is two runs, atom's one
+        # every run of a warm-start chain, first run first (dimp and atom: three runs each since round 6)
         runs = checkpoints.training_runs(checkpoints.load_checkpoint_info(WEIGHTS_DIR / f"{name}.safetensors"))
         steps = [r["config"]["steps"] for r in runs]
         assert log["steps"] == sum(steps) and log["warm_starts"] == np.cumsum(steps)[:-1].tolist()
