@@ -96,6 +96,40 @@ def test_selection_table_shows_a_warm_start_after_the_schedule_it_continued(tool
     assert "| r4 | 2000 x 16 + 500 x 16 + 400 x 16 | 480 + 480 + 800 sequences | 50.5 | 60.0 |  |" in rows[4]
 
 
+def test_weight_average_is_the_mean_of_one_networks_checkpoints(tool, tmp_path):
+    import pytest
+    import torch
+
+    from dimp_core import checkpoints
+
+    avg = tool("average_weights")
+    a = {"w": torch.tensor([1.0, 2.0]), "bn.num_batches_tracked": torch.tensor(10)}
+    b = {"w": torch.tensor([3.0, 6.0]), "bn.num_batches_tracked": torch.tensor(20)}
+    mean = avg.average_state_dicts([a, b])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0]))
+    assert int(mean["bn.num_batches_tracked"]) == 20  # integers from the last file
+    with pytest.raises(ValueError, match="other tensors"):
+        avg.average_state_dicts([a, {"v": torch.zeros(2)}])
+    with pytest.raises(ValueError, match="different shapes"):
+        avg.average_state_dicts([a, {**b, "w": torch.zeros(3)}])
+    for name, state in (("a", a), ("b", b)):
+        checkpoints.save_safetensors(state, tmp_path / f"{name}.safetensors", {"architecture": "dimp", "seed": name})
+    sources = [str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors")]
+    avg.main([*sources, "--out", str(tmp_path / "m.safetensors")])
+    meta = checkpoints.load_checkpoint_info(tmp_path / "m.safetensors")
+    assert meta["seed"] == "b" and [s["file"] for s in meta["average_of"]] == sources
+    assert torch.equal(checkpoints.load_state_dict(tmp_path / "m.safetensors")["w"], torch.tensor([2.0, 4.0]))
+
+
+def test_selection_table_names_a_weight_average_by_its_sources(tool):
+    base = {"sha256": "0", "auc": 50.0, "precision": 60.0, "batch_size": 16, "steps": 10, "pool_sequences": 4}
+    selection = {"dataset": "synth-val", "trackers": {"dimp": {"selected": "r5", "candidates": {
+        "r5": {**base, "weights": "r5.st"}, "r6": {**base, "weights": "r6.st"},
+        "r5r6": {**base, "weights": "m.st", "average_of": ["r5.st", "r6.st"]}}}}}
+    rows = tool("select_on_val").table(selection).splitlines()
+    assert "| r5r6 | mean of r5 and r6 | as those | 50.0 |" in rows[4]
+
+
 def test_training_table_names_every_run_a_warm_start_continued(tool, tmp_path):
     def run(steps, seed, **extra):
         return {"tracker": "dimp", "seed": seed, "steps_done": steps, "wall_time_s": 60.0, "hardware": "CPU",

@@ -53,6 +53,8 @@ def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[s
             {"steps": run.get("steps_done"), "batch_size": run.get("config", {}).get("batch_size"),
              "pool_sequences": run.get("config", {}).get("pool_sequences")}
             for run in checkpoints.training_runs(meta)[:-1]]}
+    if "average_of" in meta:  # a weight average (tools/average_weights.py): its source files
+        entry["average_of"] = [source["file"] for source in meta["average_of"]]
     return entry
 
 
@@ -69,9 +71,12 @@ def table(data: dict[str, Any]) -> str:
     rows = ["| tracker | candidate | steps x batch | training pool | synth-val AUC | synth-val P@20 | shipped |",
             "|---|---|---|---:|---:|---:|---|"]
     for tracker, entry in data["trackers"].items():
+        by_file = {c["weights"]: name for name, c in entry["candidates"].items()}
         for name, c in entry["candidates"].items():
             steps, pool = f"{c['steps']} x {c['batch_size']}", f"{c['pool_sequences']} sequences"
-            if "warm_start" in c:  # continued from another file: the schedules before it first
+            if "average_of" in c:  # a weight average: named by the candidates it averages
+                steps, pool = "mean of " + " and ".join(by_file.get(f, f) for f in c["average_of"]), "as those"
+            elif "warm_start" in c:  # continued from another file: the schedules before it first
                 runs = c["warm_start"]["runs"]
                 steps = " + ".join([f"{r['steps']} x {r['batch_size']}" for r in runs] + [steps])
                 pool = " + ".join([str(r["pool_sequences"]) for r in runs] + [pool])
