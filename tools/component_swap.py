@@ -22,12 +22,21 @@ label                  classifier (online logic)     IoU-Net weights            
 ``atom``               ATOM's online classifier      trained with ATOM           yes
 ``dimp-no-update``     DiMP's model predictor        trained with DiMP           no
 ``atom-no-update``     ATOM's online classifier      trained with ATOM           no
+``dimp+atom-schedule`` DiMP's model predictor        trained with DiMP           ATOM's schedule
+``atom+dimp-schedule`` ATOM's online classifier      trained with ATOM           DiMP's schedule
 =====================  ============================  ==========================  ==============
 
 Each tracker keeps its own box-refinement settings (pytracking's ``dimp18.py`` and ATOM's ``default.py``); only
 the IoU-Net's weights move. The effects are paired differences over the sequences: the classifier's with either
 IoU-Net held fixed, the IoU-Net's with either classifier held fixed, the two trackers without updates, and what
 the online update adds to each. Reporting only: nothing is selected or shipped on it (decided before the runs).
+
+The last two cells (added in session 10, planned before their runs, reporting only as well) ask why ATOM's update
+gains more than DiMP's: its schedule or its learner? An update has a schedule (the sample memory's size and how
+often the filter is optimised: DiMP 50 samples and every 20th frame, ATOM 250 and every 10th) and a learner (DiMP 2
+steepest-descent steps of the learned loss per update, 1 after a hard negative; ATOM one Gauss-Newton linearisation
+with 5 conjugate-gradient steps). Each tracker runs once with the other's schedule and its own learner; learning
+rates and the first frame's minimum weight are the same in both trackers and stay.
 """
 
 from __future__ import annotations
@@ -45,7 +54,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # label -> (tracker whose classifier and online logic run, tracker whose IoU-Net weights it uses, online update)
 CELLS = {"dimp": ("dimp", "dimp", True), "dimp+atom-iounet": ("dimp", "atom", True),
          "atom+dimp-iounet": ("atom", "dimp", True), "atom": ("atom", "atom", True),
-         "dimp-no-update": ("dimp", "dimp", False), "atom-no-update": ("atom", "atom", False)}
+         "dimp-no-update": ("dimp", "dimp", False), "atom-no-update": ("atom", "atom", False),
+         "dimp+atom-schedule": ("dimp", "dimp", True), "atom+dimp-schedule": ("atom", "atom", True)}
+# label -> the other tracker's update schedule (sample memory size, optimise every n-th frame), where swapped
+SCHEDULES = {"dimp+atom-schedule": {"sample_memory_size": 250, "train_skipping": 10},
+             "atom+dimp-schedule": {"sample_memory_size": 50, "train_skipping": 20}}
 # effect name -> (label a, label b): the effect is a - b, per sequence
 EFFECTS = {
     "classifier, DiMP's IoU-Net": ("dimp", "atom+dimp-iounet"),
@@ -55,6 +68,8 @@ EFFECTS = {
     "first-frame models, own IoU-Nets": ("dimp-no-update", "atom-no-update"),
     "online update, DiMP": ("dimp", "dimp-no-update"),
     "online update, ATOM": ("atom", "atom-no-update"),
+    "ATOM's schedule, DiMP's learner": ("dimp+atom-schedule", "dimp"),
+    "ATOM's schedule, ATOM's learner": ("atom", "atom+dimp-schedule"),
 }
 
 
@@ -72,9 +87,11 @@ def build_cell(label: str, device: str = "cpu", seed: int = 0) -> Any:
     net = load_network(classifier, None)
     if iounet != classifier:  # strict loading: the two IoU-Nets must have the same architecture
         net.bb_regressor.load_state_dict(load_network(iounet, None).bb_regressor.state_dict())
+    schedule = SCHEDULES.get(label, {})
     if classifier == "dimp":
-        return DiMPTracker(net, DiMPParams(seed=seed, update_classifier=update), torch.device(device), name="dimp")
-    return ATOMTracker(net, ATOMParams(seed=seed, update_classifier=update), torch.device(device))
+        return DiMPTracker(net, DiMPParams(seed=seed, update_classifier=update, **schedule), torch.device(device),
+                           name="dimp")
+    return ATOMTracker(net, ATOMParams(seed=seed, update_classifier=update, **schedule), torch.device(device))
 
 
 def run_cell(dataset_name: str, label: str, threads: int = 1) -> dict[str, float]:
@@ -117,7 +134,10 @@ def table(data: dict[str, Any]) -> str:
     for label, (classifier, iounet, update) in CELLS.items():
         name = {"dimp": "DiMP", "atom": "ATOM"}
         cells = " | ".join(f"{s[r]['auc'][label]:.1f}" for r in runs)
-        rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {'yes' if update else 'no'} | {cells} |")
+        how = "yes" if update else "no"
+        if label in SCHEDULES:
+            how = f"{name['atom' if classifier == 'dimp' else 'dimp']}'s schedule"
+        rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {how} | {cells} |")
     rows += ["", "| effect (a - b) [95 % interval] | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
     for effect, (a, b) in EFFECTS.items():
         cells = " | ".join(f"{e['mean']:+.1f} [{e['low']:+.1f}, {e['high']:+.1f}]"
