@@ -119,6 +119,10 @@ def test_component_swap_moves_only_the_iounet_weights(tool):
     own, swapped, donor = swap.build_cell("dimp"), swap.build_cell("dimp+atom-iounet"), swap.build_cell("atom")
     assert type(swapped) is type(own) and swapped.params == own.params and own.params.update_classifier
     assert not swap.build_cell("atom-no-update").params.update_classifier
+    for label, donor_label in (("dimp+atom-schedule", "atom"), ("atom+dimp-schedule", "dimp")):
+        cell, donor_params = swap.build_cell(label), swap.build_cell(donor_label).params
+        assert cell.params.sample_memory_size == donor_params.sample_memory_size
+        assert cell.params.train_skipping == donor_params.train_skipping
     # the last layer is never folded: the swapped tracker predicts IoU with ATOM's weights, classifies with DiMP's
     assert torch.equal(swapped.net.bb_regressor.iou_predictor.weight, donor.net.bb_regressor.iou_predictor.weight)
     assert not torch.equal(swapped.net.bb_regressor.iou_predictor.weight, own.net.bb_regressor.iou_predictor.weight)
@@ -131,7 +135,7 @@ def test_component_swap_effects_are_paired_differences(tool):
     swap = tool("component_swap")
     seqs = [f"s{i}" for i in range(8)]
     auc = {"dimp": 50.0, "dimp+atom-iounet": 53.0, "atom+dimp-iounet": 48.0, "atom": 51.0,
-           "dimp-no-update": 49.0, "atom-no-update": 52.5}
+           "dimp-no-update": 49.0, "atom-no-update": 52.5, "dimp+atom-schedule": 50.5, "atom+dimp-schedule": 49.0}
     s = swap.summarise({label: dict.fromkeys(seqs, v) for label, v in auc.items()})
     assert s["auc"] == auc
     assert s["effects"]["classifier, DiMP's IoU-Net"]["mean"] == pytest.approx(2.0)
@@ -141,9 +145,12 @@ def test_component_swap_effects_are_paired_differences(tool):
     assert s["effects"]["first-frame models, own IoU-Nets"]["mean"] == pytest.approx(-3.5)
     assert s["effects"]["online update, DiMP"]["mean"] == pytest.approx(1.0)
     assert s["effects"]["online update, ATOM"]["mean"] == pytest.approx(-1.5)
+    assert s["effects"]["ATOM's schedule, DiMP's learner"]["mean"] == pytest.approx(0.5)
+    assert s["effects"]["ATOM's schedule, ATOM's learner"]["mean"] == pytest.approx(2.0)
     table = swap.table({"runs": {"toy": {"summary": s}}})
     assert "| DiMP (`dimp+atom-iounet`) | ATOM | yes | 53.0 |" in table
     assert "| ATOM (`atom-no-update`) | ATOM | no | 52.5 |" in table
+    assert "| DiMP (`dimp+atom-schedule`) | DiMP | ATOM's schedule | 50.5 |" in table
     assert "| classifier, ATOM's IoU-Net: `dimp+atom-iounet` - `atom` | +2.0 [+2.0, +2.0] |" in table
 
 
