@@ -281,3 +281,16 @@ def test_result_files_older_than_the_shipped_weights_are_dropped(tool, tmp_path,
     for label in ("dimp-seed1", "dimp-seed2"):
         evaluation.drop_stale_results(tmp_path, ["dimp"], {"dimp": label})
     assert not (stale / "test_000.txt").exists() and (fresh / "test_000.txt").exists()
+
+
+def test_update_convergence_summary_follows_from_its_rows():
+    import json
+
+    data = json.loads((WEIGHTS_DIR.parent / "update_convergence.json").read_text())
+    rows = [r for seq in data["per_sequence"].values() for r in seq]
+    assert data["dataset"] == "synth-val" and data["summary"]["updates"] == len(rows) > 0
+    assert data["summary"]["median_reached"] == pytest.approx(float(np.median([r["reached"] for r in rows])))
+    assert data["summary"]["median_reached_10"] == pytest.approx(float(np.median([r["reached_10"] for r in rows])))
+    assert all(r["steps"] in (1, 2) for r in rows)  # the reference's update and hard-negative steps
+    # more steps never fit the memory worse than the tracker's own (steepest descent with an exact GN step length)
+    assert np.median([r["reached_10"] - r["reached"] for r in rows]) > 0
