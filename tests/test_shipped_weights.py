@@ -97,7 +97,6 @@ def test_selection_table_shows_a_warm_start_after_the_schedule_it_continued(tool
 
 
 def test_weight_average_is_the_mean_of_one_networks_checkpoints(tool, tmp_path):
-    import pytest
     import torch
 
     from dimp_core import checkpoints

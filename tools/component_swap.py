@@ -56,9 +56,9 @@ CELLS = {"dimp": ("dimp", "dimp", True), "dimp+atom-iounet": ("dimp", "atom", Tr
          "atom+dimp-iounet": ("atom", "dimp", True), "atom": ("atom", "atom", True),
          "dimp-no-update": ("dimp", "dimp", False), "atom-no-update": ("atom", "atom", False),
          "dimp+atom-schedule": ("dimp", "dimp", True), "atom+dimp-schedule": ("atom", "atom", True)}
-# label -> the other tracker's update schedule (sample memory size, optimise every n-th frame), where swapped
-SCHEDULES = {"dimp+atom-schedule": {"sample_memory_size": 250, "train_skipping": 10},
-             "atom+dimp-schedule": {"sample_memory_size": 50, "train_skipping": 20}}
+# the cells that run with the other tracker's update schedule: its sample memory size and optimisation interval
+SCHEDULE_SWAPS = ("dimp+atom-schedule", "atom+dimp-schedule")
+SCHEDULE_FIELDS = ("sample_memory_size", "train_skipping")
 # effect name -> (label a, label b): the effect is a - b, per sequence
 EFFECTS = {
     "classifier, DiMP's IoU-Net": ("dimp", "atom+dimp-iounet"),
@@ -87,7 +87,10 @@ def build_cell(label: str, device: str = "cpu", seed: int = 0) -> Any:
     net = load_network(classifier, None)
     if iounet != classifier:  # strict loading: the two IoU-Nets must have the same architecture
         net.bb_regressor.load_state_dict(load_network(iounet, None).bb_regressor.state_dict())
-    schedule = SCHEDULES.get(label, {})
+    schedule = {}
+    if label in SCHEDULE_SWAPS:  # the other tracker's defaults
+        donor = ATOMParams() if classifier == "dimp" else DiMPParams()
+        schedule = {name: getattr(donor, name) for name in SCHEDULE_FIELDS}
     if classifier == "dimp":
         return DiMPTracker(net, DiMPParams(seed=seed, update_classifier=update, **schedule), torch.device(device),
                            name="dimp")
@@ -135,7 +138,7 @@ def table(data: dict[str, Any]) -> str:
         name = {"dimp": "DiMP", "atom": "ATOM"}
         cells = " | ".join(f"{s[r]['auc'][label]:.1f}" for r in runs)
         how = "yes" if update else "no"
-        if label in SCHEDULES:
+        if label in SCHEDULE_SWAPS:
             how = f"{name['atom' if classifier == 'dimp' else 'dimp']}'s schedule"
         rows.append(f"| {name[classifier]} (`{label}`) | {name[iounet]} | {how} | {cells} |")
     rows += ["", "| effect (a - b) [95 % interval] | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
