@@ -10,7 +10,7 @@ import torch
 
 from dimp_core.train import losses, preset, train
 from dimp_core.train.processing import ProcessingParams, gaussian_label, jitter_box, perturb_box
-from dimp_core.train.sampler import sample_causal, sample_interval
+from dimp_core.train.sampler import NoExample, sample_causal, sample_interval
 
 # --------------------------------------------------------------------------- pieces
 
@@ -33,6 +33,36 @@ def test_interval_sampler_and_never_visible():
     assert abs(a - b) <= 10
     with pytest.raises(ValueError, match="never visible"):
         sample_causal(np.zeros(10, dtype=bool), 3, 3, 30, rng)
+
+
+def test_causal_sampler_refuses_a_sequence_that_cannot_give_an_example():
+    rng = np.random.default_rng(2)
+    lone = np.zeros(40, dtype=bool)
+    lone[20] = True  # no visible frame before or after it: the widening windows would never find one
+    with pytest.raises(NoExample, match="no visible base frame"):
+        sample_causal(lone, 3, 3, 30, rng)
+    early = np.zeros(32, dtype=bool)
+    early[:10] = True  # 16 train frames need a base at index 15 or later
+    with pytest.raises(NoExample):
+        sample_causal(early, 16, 3, 30, rng)
+    train_ids, _ = sample_causal(early, 3, 3, 30, rng)  # 3 fit
+    assert 2 <= train_ids[0] < 9
+
+
+def test_training_batches_redraw_sequences_that_cannot_give_an_example():
+    from dimp_core.train.loop import StepBatches
+    from dimp_core.train.pool import PoolSequence
+
+    frames = np.zeros((24, 64, 64, 3), dtype=np.uint8)
+    boxes = np.tile(np.array([24.0, 24.0, 16.0, 16.0]), (24, 1))
+    hidden = PoolSequence(frames, boxes, np.zeros(24, dtype=bool))
+    shown = PoolSequence(frames + 100, boxes, np.ones(24, dtype=bool))
+    config = preset("dimp", "smoke", batch_size=3, image_sample_size=64)
+    batch = StepBatches([hidden, hidden, shown], config, rank=0)[0]
+    assert batch.train_images.shape[:2] == (3, 3)
+    assert (batch.train_images > 0).all()  # every example came from the visible sequence (before colour jitter: 100)
+    with pytest.raises(RuntimeError, match="could not give a training example"):
+        StepBatches([hidden], config, rank=0)[0]
 
 
 def test_gaussian_label_peaks_at_the_centre_over_the_stride():

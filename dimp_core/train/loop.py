@@ -35,9 +35,11 @@ from dimp_core.train import losses
 from dimp_core.train.config import TrainConfig
 from dimp_core.train.pool import PoolSequence, make_pool
 from dimp_core.train.processing import Example, ProcessingParams, collate, crop_frame, make_example
-from dimp_core.train.sampler import sample_causal, sample_interval
+from dimp_core.train.sampler import NoExample, sample_causal, sample_interval
 
 # --------------------------------------------------------------------------- data
+
+MAX_REDRAWS = 100  # sequences tried in a row for one example before giving up
 
 
 def training_pools(config: TrainConfig, progress: bool) -> tuple[list[PoolSequence], list[PoolSequence]]:
@@ -94,11 +96,25 @@ class StepBatches(torch.utils.data.Dataset):
         torch.set_num_threads(1)  # DataLoader workers run one thread: the same rounding in this process
         try:
             if c.tracker == "siamfc":
-                pairs = [siamfc_example(s, c, rng) for s in sequences]
+                pairs = [self.example(s, rng) for s in sequences]
                 return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-            return collate([dimp_example(s, c, self.params, rng) for s in sequences])
+            return collate([self.example(s, rng) for s in sequences])
         finally:
             torch.set_num_threads(threads)
+
+    def example(self, sequence: PoolSequence, rng: np.random.Generator) -> Example | tuple[Tensor, Tensor]:
+        """One example from ``sequence``, or from another drawn sequence while one cannot give an example (the
+        target not visible where the sampler needs it; pytracking redraws such sequences too)."""
+        for _ in range(MAX_REDRAWS):
+            try:
+                if self.config.tracker == "siamfc":
+                    return siamfc_example(sequence, self.config, rng)
+                return dimp_example(sequence, self.config, self.params, rng)
+            except NoExample:
+                sequence = self.pool[int(rng.integers(len(self.pool)))]
+        raise RuntimeError(f"{MAX_REDRAWS} sequences in a row could not give a training example: the pool's targets "
+                           f"are not visible often enough for num_train={self.config.num_train}, "
+                           f"num_test={self.config.num_test}")
 
 
 def batches(pool: list[PoolSequence], config: TrainConfig, rank: int, start: int) -> torch.utils.data.DataLoader:
