@@ -293,3 +293,43 @@ def test_update_convergence_summary_follows_from_its_rows():
     assert all(r["steps"] in (1, 2) for r in rows)  # the reference's update and hard-negative steps
     # more steps never fit the memory worse than the tracker's own (steepest descent with an exact GN step length)
     assert np.median([r["reached_10"] - r["reached"] for r in rows]) > 0
+
+
+def test_train_frames_probe_scores_every_frame_count_on_the_same_test_frames(tool, tmp_path):
+    import json
+
+    probe = tool("train_frames_probe")
+    out = tmp_path / "probe.json"
+    assert probe.main(["--examples", "2", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [r["k"] for r in data["rows"]] == list(probe.FRAME_COUNTS) and data["examples"] == 2
+    for row in data["rows"]:
+        assert 0 <= row["peak_hit"] <= 1 and row["clf_final"] >= 0 and row["clf_init"] >= 0
+        assert ("clf_final_vs_3" in row) == (row["k"] != 3)
+
+
+def test_train_frames_probe_peak_hits_use_one_cell_of_slack(tool):
+    import torch
+
+    probe = tool("train_frames_probe")
+    label = torch.zeros(3, 5, 5)
+    label[:, 2, 2] = 1
+    scores = torch.zeros(3, 5, 5)
+    scores[0, 3, 3] = 1  # diagonal neighbour: a hit
+    scores[1, 2, 4] = 1  # two cells away: a miss
+    scores[2, 2, 2] = 1
+    assert probe.peak_hits(scores, label) == [True, False, True]
+
+
+def test_train_frames_probe_summary_differences_follow_from_its_means():
+    import json
+
+    data = json.loads((WEIGHTS_DIR.parent / "train_frames_probe.json").read_text())
+    rows = {r["k"]: r for r in data["rows"]}
+    assert data["split"] == "val" and data["examples"] >= 100
+    for k, row in rows.items():
+        for name in ("clf_init", "clf_final", "peak_hit"):
+            if k == 3:
+                continue
+            mean, low, high = row[f"{name}_vs_3"]
+            assert mean == pytest.approx(row[name] - rows[3][name]) and low <= mean <= high
