@@ -267,3 +267,36 @@ def plot_comparison(comparison: SolverComparison, first: FirstFrame, fig: Figure
     ax_step.grid(True, which="both", alpha=0.3)
     ax_step.legend(fontsize="small")
     return fig
+
+
+# --------------------------------------------------------------------------- train-set size (the frames probe)
+
+
+def plot_train_frames(probe: dict) -> Figure:
+    """Test-frame loss and score-peak hit rate of the filter predicted from k train frames, against k.
+
+    ``probe`` is the JSON of ``tools/train_frames_probe.py``: one row per k with the means ``clf_init`` (f0),
+    ``clf_final`` (f5, as trained), ``clf_deep`` (f30) and ``peak_hit`` / ``peak_hit_deep``. The dashed line marks
+    the 3 train frames per example the predictor was trained with.
+    """
+    rows = probe["rows"]
+    k = [r["k"] for r in rows]
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for key, style, label in (("clf_init", "o:", "f0 (initialiser)"), ("clf_final", "o-", "f5 (5 steps, as trained)"),
+                              ("clf_deep", "s--", "f30 (30 steps)")):
+        ax1.plot(k, [r[key] for r in rows], style, label=label)
+    ax1.set(ylabel="test loss (100 x LBHinge)", title="Filter from k train frames, scored on 3 later frames")
+    for key, style, label in (("peak_hit", "o-", "f5"), ("peak_hit_deep", "s--", "f30")):
+        ax2.plot(k, [100 * r[key] for r in rows], style, color="C1" if key == "peak_hit" else "C2", label=label)
+    ax2.set(ylabel="score peak within 1 cell of the target (%)",
+            title=f"Localisation ({probe['examples']} val-split examples)")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xticks(k, [str(v) for v in k])
+        ax.minorticks_off()
+        ax.axvline(3, color="grey", ls="--", lw=1)
+        ax.set_xlabel("train frames k (dashed: trained with 3)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    return fig
