@@ -20,7 +20,8 @@ Per k, averaged over the examples:
   objective on the k frames: whether the objective itself, not the few steps, gains from more frames.
 
 Differences against k = 3 come with 95 % bootstrap intervals over the examples. The sequences are synthetic
-``val``-split sequences (photos no training run saw; seed ``--seed``), one example per sequence; analysis only.
+``val``-split sequences (photos no training run saw), one example per sequence; ``--seed`` fixes the sampled frames
+and the processing. Analysis only.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_COUNTS = (1, 2, 3, 5, 8, 16)
@@ -46,27 +51,30 @@ def bootstrap_interval(diff: np.ndarray, seed: int, draws: int = 2000) -> tuple[
 
 
 def probe(examples: int, seed: int, weights: Path, frames: int = 32) -> tuple[dict[str, np.ndarray], int]:
-    """Per-example ``clf_init``, ``clf_final`` and ``peak_hit`` for each k (arrays of shape (used, len(K))), and
-    how many of the ``examples`` sequences could not give 16 train and 3 test frames (skipped)."""
+    """Per-example ``clf_init``, ``clf_final``, ``clf_deep``, ``peak_hit`` and ``peak_hit_deep`` for each k (arrays
+    of shape (used, len(FRAME_COUNTS))), and how many of the ``examples`` sequences could not give 16 train and
+    3 test frames (skipped). The sequences are the training pools' validation sequences (``pool_seeds('val')``,
+    the same for every ``seed``), rendered one at a time; ``seed`` drives the frame sampling and processing."""
     import torch
     from tqdm import tqdm
 
+    from dimp_core.data.synthetic import make_sequence
     from dimp_core.nets import build_network
     from dimp_core.nets.dimpnet import normalize_image
     from dimp_core.train.losses import lb_hinge
-    from dimp_core.train.pool import make_pool
+    from dimp_core.train.pool import pool_seeds
     from dimp_core.train.processing import ProcessingParams, make_example
     from dimp_core.train.sampler import NoExample, sample_causal
 
     torch.set_num_threads(1)
     net = build_network("dimp", weights=weights).eval()
     params = ProcessingParams()
-    pool = make_pool("val", examples, frames, (480, 360), seed=seed, split="val")
     out: dict[str, list[list[float]]] = {name: [] for name in ("clf_init", "clf_final", "clf_deep", "peak_hit",
                                                                 "peak_hit_deep")}
     skipped = 0
     cl = net.config.classification_layer
-    for i, sequence in enumerate(tqdm(pool, desc="examples")):
+    for i, sequence_seed in enumerate(tqdm(pool_seeds("val", examples, seed), desc="examples")):
+        sequence = make_sequence(sequence_seed, "val", num_frames=frames, image_size=(480, 360))
         rng = np.random.default_rng([seed, i])
         try:
             train_ids, test_ids = sample_causal(sequence.visible, max(FRAME_COUNTS), 3, 30, rng)
@@ -77,7 +85,7 @@ def probe(examples: int, seed: int, weights: Path, frames: int = 32) -> tuple[di
                           [sequence.frames[j] for j in test_ids], sequence.boxes[test_ids], params, rng)
         with torch.inference_mode():
             x_train = net.classifier.extract_features(
-                net.extract_backbone_features(normalize_image(ex.train_images))[cl], 1)  # (8, 1, C, H, W)
+                net.extract_backbone_features(normalize_image(ex.train_images))[cl], 1)  # (16, 1, C, H, W)
             x_test = net.classifier.extract_features(
                 net.extract_backbone_features(normalize_image(ex.test_images))[cl], 1)  # (3, 1, C, H, W)
             label = ex.test_labels[:, None]  # (3, 1, Ho, Wo)
@@ -98,7 +106,7 @@ def probe(examples: int, seed: int, weights: Path, frames: int = 32) -> tuple[di
     return {name: np.array(values) for name, values in out.items()}, skipped
 
 
-def peak_hits(scores: object, label: object) -> list[bool]:
+def peak_hits(scores: Tensor, label: Tensor) -> list[bool]:
     """Per test frame: is the score maximum within one cell (Chebyshev distance) of the label's peak?
     ``scores`` and ``label`` are (N, Ho, Wo) tensors."""
     hits = []
