@@ -212,6 +212,21 @@ def test_round_commands_follow_the_plan(tool, tmp_path):
             assert settings == json.loads((rnd.plan / f"{tracker}.set.json").read_text())
 
 
+def test_every_round_plan_names_its_starting_files_and_one_schedule():
+    """Also the rounds planned but not yet run (round 7): tools/training_rounds.py can take them in as they are."""
+    import json
+    import re
+
+    plans = sorted((WEIGHTS_DIR.parent / "runs").glob("round*/plan.txt"))
+    assert len(plans) >= 5
+    for plan in plans:
+        number = int(re.fullmatch(r"round(\d+)", plan.parent.name).group(1))
+        settings = {t: json.loads((plan.parent / f"{t}.set.json").read_text()) for t in ("atom", "dimp")}
+        assert len({s["steps"] for s in settings.values()}) == 1, plan
+        for tracker, s in settings.items():
+            assert re.fullmatch(rf"results/round{number}/{tracker}-r\d+\.safetensors", s["init_weights"]), plan
+
+
 def test_online_update_settings_follow_the_heldout_selection(tool):
     import json
 
