@@ -281,7 +281,8 @@ print(f"wrote {record_path}")
 - Conjugate gradients on the same normal equations converge faster still, but steepest descent is a short
   differentiable chain whose loss, $\lambda$ and $\beta$ DiMP learns offline.
 - The predictor gains most from its first 3 train frames, the set size it was trained on, and little beyond;
-  its 5 steps stop early on purpose: 30 steps fit the train frames better and the test frames worse.
+  its 5 steps are part of what it learned: 30 steps lower its objective on the train frames further and do worse
+  on the test frames.
 
 ## Exercises
 
