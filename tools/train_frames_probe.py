@@ -19,9 +19,9 @@ Per k, averaged over the examples:
 - ``clf_deep`` and ``peak_hit_deep``: the same for the filter after 30 steps, near the minimum of the learned
   objective on the k frames: whether the objective itself, not the few steps, gains from more frames.
 
-Differences against k = 3 come with 95 % bootstrap intervals over the examples. The sequences are synthetic
-``val``-split sequences (photos no training run saw), one example per sequence; ``--seed`` fixes the sampled frames
-and the processing. Analysis only.
+Differences against k = 3 come with 95 % paired bootstrap intervals over the examples
+(``dimp_core.evaluation.significance``). The sequences are synthetic ``val``-split sequences (photos no training run
+saw), one example per sequence; ``--seed`` fixes the sampled frames and the processing. Analysis only.
 """
 
 from __future__ import annotations
@@ -41,13 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FRAME_COUNTS = (1, 2, 3, 5, 8, 16)
 REFERENCE_K = 3  # the reference's num_train_frames
 DEEP_STEPS = 30  # optimiser steps of the converged filter (the trained predictor runs 5)
-
-
-def bootstrap_interval(diff: np.ndarray, seed: int, draws: int = 2000) -> tuple[float, float]:
-    """95 % percentile interval of the mean of ``diff`` (resampling examples)."""
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(len(diff), size=(draws, len(diff)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def probe(examples: int, seed: int, weights: Path, frames: int = 32) -> tuple[dict[str, np.ndarray], int]:
@@ -118,16 +111,18 @@ def peak_hits(scores: Tensor, label: Tensor) -> list[bool]:
 
 
 def summarise(per_example: dict[str, np.ndarray], seed: int) -> dict[str, object]:
-    """Means per k and differences against k = 3 with bootstrap intervals."""
+    """Means per k and differences against k = 3 with paired bootstrap intervals."""
+    from dimp_core.evaluation.significance import paired_bootstrap
+
     ref = FRAME_COUNTS.index(REFERENCE_K)
     rows = []
     for col, k in enumerate(FRAME_COUNTS):
         row: dict[str, object] = {"k": k}
         for name, values in per_example.items():
             row[name] = float(values[:, col].mean())
-            if col != ref:
-                diff = values[:, col] - values[:, ref]
-                row[f"{name}_vs_{REFERENCE_K}"] = [float(diff.mean()), *bootstrap_interval(diff, seed)]
+            if col != ref:  # paired over the examples, as the benchmark tables are over sequences
+                d = paired_bootstrap(dict(enumerate(values[:, col])), dict(enumerate(values[:, ref])), seed=seed)
+                row[f"{name}_vs_{REFERENCE_K}"] = [d.mean, d.low, d.high]
         rows.append(row)
     return {"examples": int(next(iter(per_example.values())).shape[0]), "rows": rows}
 
