@@ -355,7 +355,7 @@ def speed_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def readme_section(report: dict[str, Any]) -> str:
+def doc_section(report: dict[str, Any]) -> str:
     """The table between ``<!-- speed-table:start/end -->`` (a CPU run) or ``gpu-speed-table`` (a CUDA run)."""
     name = SECTIONS["gpu" if str(report.get("device", "cpu")).startswith("cuda") else "cpu"]
     return f"<!-- {name}:start -->\n{speed_table(report)}\n<!-- {name}:end -->"
@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.readme:
-        print(readme_section(json.loads(Path(args.readme).read_text())))
+        print(doc_section(json.loads(Path(args.readme).read_text())))
         return 0
 
     import torch

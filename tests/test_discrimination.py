@@ -80,13 +80,13 @@ def test_readme_tables_are_generated_from_the_recorded_json(tool):
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
     heldout = tool("heldout_photos")
-    data = json.loads((root / "data" / "heldout_photos.json").read_text())
+    data = json.loads((root / "experiments" / "heldout_photos.json").read_text())
     summary = heldout.summarise(data["runs"])
     assert summary == data["summary"] and heldout.table(data) in readme  # follows from the per-sequence numbers
     # ATOM's classifier is fitted online: the training photos cannot change its first-frame hit rate
     assert summary["hit_rate"]["cost"]["atom"]["mean"] == 0.0
     one_shot = tool("discrimination")
-    data = json.loads((root / "data" / "discrimination.json").read_text())
+    data = json.loads((root / "experiments" / "discrimination.json").read_text())
     assert one_shot.summarise(data) == data["summary"] and one_shot.table(data["summary"]) in readme
 
 
@@ -108,7 +108,7 @@ def test_seed_table_in_the_readme_follows_from_the_json(tool):
 
     root = Path(__file__).resolve().parents[1]
     spread = tool("seed_spread")
-    data = json.loads((root / "data" / "seed_spread.json").read_text())
+    data = json.loads((root / "experiments" / "seed_spread.json").read_text())
     assert spread.summarise(data["per_sequence"]) == data["summary"]
     assert spread.table(data) in (root / "README.md").read_text()
     assert data["summary"]["seeds"][0] == "0"  # seed 0 is the tracker's default, the README's results table
@@ -160,13 +160,13 @@ def test_swap_table_in_the_readme_follows_from_the_json(tool):
 
     root = Path(__file__).resolve().parents[1]
     swap = tool("component_swap")
-    data = json.loads((root / "data" / "component_swap.json").read_text())
+    data = json.loads((root / "experiments" / "component_swap.json").read_text())
     for run in data["runs"].values():
         assert swap.summarise(run["per_sequence"]) == run["summary"]
     runs = {(r["dataset"], r["torch_threads"]): r for r in data["runs"].values()}
     assert {("synth-val", 1), ("synth-test", 1)} <= set(runs)  # one thread, as the README's other accuracy tables
     # the plain cells are the shipped trackers: the same per-sequence AUCs as seed 0 of the seed table
-    seeds = json.loads((root / "data" / "seed_spread.json").read_text())
+    seeds = json.loads((root / "experiments" / "seed_spread.json").read_text())
     for tracker in ("dimp", "atom"):
         assert runs[("synth-test", 1)]["per_sequence"][tracker] == seeds["per_sequence"][tracker]["0"]
     assert swap.table(data) in (root / "README.md").read_text()

@@ -166,7 +166,7 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
     import types
 
     tools = Path(__file__).parents[1] / "tools"
-    monkeypatch.syspath_prepend(str(tools))  # the scripts import their sibling readme_section
+    monkeypatch.syspath_prepend(str(tools))  # the scripts import their sibling doc_section
     spec = importlib.util.spec_from_file_location("make_eval_table", tools / "make_eval_table.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
@@ -187,7 +187,7 @@ def test_make_eval_table_rewrites_only_the_marked_section(tmp_path, monkeypatch)
     assert text.startswith("# title\n\ntext\n\n<!-- eval-table:start -->\n## Results")
     assert text.endswith("<!-- eval-table:end -->\n\nafter\n")
     assert "old table" not in text and "| opencv-kcf |" in text and "--threads 1`" in text
-    from readme_section import replace_section
+    from doc_section import replace_section
 
     with pytest.raises(ValueError, match="exactly one"):
         replace_section("no markers", "eval-table", "body")

@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
+EXPERIMENTS = REPO / "experiments"
 
 
 def execute(name: str, tmp: Path, **extra: object) -> dict:
@@ -112,7 +113,7 @@ def test_04_distractor_case(baselines):
 
 def test_04_component_swap_shows_the_recorded_runs(baselines):
     record, _ = baselines
-    swap = json.loads((REPO / "data" / "component_swap.json").read_text())
+    swap = json.loads((REPO / "experiments" / "component_swap.json").read_text())
     assert record["component_swap"] == {run: row["summary"]["auc"] for run, row in swap["runs"].items()}
     assert len(record["component_swap"]) == len(swap["runs"]) >= 2  # at least synth-val and synth-test
 
@@ -164,10 +165,8 @@ def test_06_smoke_run_lowers_the_loss(training):
 
 
 def test_06_shows_which_candidate_ships(training):
-    from dimp_core.trackers import WEIGHTS_DIR
-
     record, _ = training
-    selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+    selection = json.loads((EXPERIMENTS / "selection.json").read_text())
     assert record["selected"] == {t: e["selected"] for t, e in selection["trackers"].items()}
     assert set(record["selected"]) == {"dimp", "atom"}
 

@@ -77,7 +77,7 @@ def test_02_model_predictor(tmp_path):
     assert np.all(np.diff([row["solution"] for row in sweep]) > 0)
     assert np.all(np.diff([row["filter_norm"] for row in sweep]) < 0)
     assert record["explorer_sd_final"] == pytest.approx(record["sd_losses"][-1], rel=1e-5)
-    probe = json.loads((REPO / "data" / "train_frames_probe.json").read_text())  # section 7 reads it as it is
+    probe = json.loads((REPO / "experiments" / "train_frames_probe.json").read_text())  # section 7 reads it as it is
     assert record["train_frames_probe"] == {str(r["k"]): {"clf_final": r["clf_final"], "peak_hit": r["peak_hit"]}
                                             for r in probe["rows"]}
 

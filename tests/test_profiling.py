@@ -125,7 +125,7 @@ def test_readme_gpu_speed_table_is_generated_from_the_recorded_gpu_json():
     repo = Path(__file__).resolve().parents[1]
     recorded = sorted((repo / "data" / "benchmarks").glob("gpu-*.json"))
     assert recorded, "benchmarks/gpu.sh ran on an H200 and its JSON is kept in data/benchmarks/"
-    section = fps.readme_section(json.loads(recorded[-1].read_text()))
+    section = fps.doc_section(json.loads(recorded[-1].read_text()))
     assert section.startswith("<!-- gpu-speed-table:start -->")
     assert "| `dimp18 fast` (random weights) | fast preset |" in section
     assert section in (repo / "README.md").read_text(), "README's GPU table is stale: python benchmarks/fps.py --readme"

@@ -6,6 +6,7 @@ import pytest
 from dimp_core import build_tracker, checkpoints
 from dimp_core.trackers import FLAGS, WEIGHTS_DIR
 
+EXPERIMENTS = WEIGHTS_DIR.parents[1] / "experiments"  # the records of how the shipped files were chosen
 SHIPPED = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
@@ -70,7 +71,7 @@ def test_shipped_weights_are_the_ones_selected_on_validation(tool):
     import hashlib
     import json
 
-    selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+    selection = json.loads((EXPERIMENTS / "selection.json").read_text())
     assert selection["dataset"] == "synth-val"  # chosen on the validation split, not on synth-test
     for tracker, entry in selection["trackers"].items():
         chosen = entry["candidates"][entry["selected"]]
@@ -152,7 +153,7 @@ def test_tracker_defaults_are_the_parameters_selected_on_validation(tool):
     from dimp_core.trackers.dimp import DiMPParams
 
     params = tool("params_on_val")
-    data = json.loads((WEIGHTS_DIR.parent / "params_selection.json").read_text())
+    data = json.loads((EXPERIMENTS / "params_selection.json").read_text())
     assert data["dataset"] == "synth-val"
     defaults = {"dimp": DiMPParams(), "atom": ATOMParams()}
     for tracker, entry in data["trackers"].items():
@@ -188,11 +189,11 @@ def test_round_tables_in_the_readme_follow_from_the_logs(tool):
     import json
 
     rounds = tool("training_rounds")
-    selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+    selection = json.loads((EXPERIMENTS / "selection.json").read_text())
     readme = (WEIGHTS_DIR.parents[1] / "README.md").read_text()
     for rnd in rounds.ROUNDS.values():
         summary = rounds.summary_of(rnd)
-        assert summary == json.loads((WEIGHTS_DIR.parent / f"round{rnd.number}.json").read_text())["summary"]
+        assert summary == json.loads((EXPERIMENTS / f"round{rnd.number}.json").read_text())["summary"]
         assert rounds.table(rnd, summary, selection) in readme
         assert all(len(rounds._steps(rnd.logs[t])) == rnd.steps for t in rounds.TRACKERS)  # the whole schedule
         for t in rounds.TRACKERS:  # the round's candidates started from the file its plan names
@@ -213,11 +214,11 @@ def test_round_commands_follow_the_plan(tool, tmp_path):
 
 
 def test_every_round_plan_names_its_starting_files_and_one_schedule():
-    """Also the rounds planned but not yet run (round 7): tools/training_rounds.py can take them in as they are."""
+    """Also the rounds planned but not yet run (round 7): experiments/training_rounds.py takes them in as they are."""
     import json
     import re
 
-    plans = sorted((WEIGHTS_DIR.parent / "runs").glob("round*/plan.txt"))
+    plans = sorted((EXPERIMENTS / "runs").glob("round*/plan.txt"))
     assert len(plans) >= 5
     for plan in plans:
         number = int(re.fullmatch(r"round(\d+)", plan.parent.name).group(1))
@@ -235,7 +236,7 @@ def test_online_update_settings_follow_the_heldout_selection(tool):
 
     update = tool("update_on_heldout")
     params = tool("params_on_val")
-    data = json.loads((WEIGHTS_DIR.parent / "update_selection.json").read_text())
+    data = json.loads((EXPERIMENTS / "update_selection.json").read_text())
     assert (data["dataset"], data["num_sequences"]) == ("synth-val-heldout", update.NUM_SEQUENCES)
     defaults = {"dimp": DiMPParams(), "atom": ATOMParams()}
     for tracker, entry in data["trackers"].items():
@@ -256,7 +257,7 @@ def test_update_contrast_follows_from_its_runs(tool):
     from dimp_core.evaluation import paired_bootstrap
 
     update = tool("update_on_heldout")
-    data = json.loads((WEIGHTS_DIR.parent / "update_selection.json").read_text())
+    data = json.loads((EXPERIMENTS / "update_selection.json").read_text())
     assert list(data["contrast"]) == ["dimp-kept"] + [f"dimp-{n}" for n in update.CONTRAST["dimp"]]
     assert data["contrast"]["dimp-kept"]["per_sequence"] == {  # the selection's own runs, not new ones
         n: data["trackers"]["dimp"]["per_sequence"][n] for n in ("reference", "first-frame")}
@@ -300,7 +301,7 @@ def test_result_files_older_than_the_shipped_weights_are_dropped(tool, tmp_path,
 def test_update_convergence_summary_follows_from_its_rows():
     import json
 
-    data = json.loads((WEIGHTS_DIR.parent / "update_convergence.json").read_text())
+    data = json.loads((EXPERIMENTS / "update_convergence.json").read_text())
     rows = [r for seq in data["per_sequence"].values() for r in seq]
     assert data["dataset"] == "synth-val" and data["summary"]["updates"] == len(rows) > 0
     assert data["summary"]["median_reached"] == pytest.approx(float(np.median([r["reached"] for r in rows])))
@@ -340,7 +341,7 @@ def test_train_frames_probe_peak_hits_use_one_cell_of_slack(tool):
 def test_train_frames_probe_summary_differences_follow_from_its_means():
     import json
 
-    data = json.loads((WEIGHTS_DIR.parent / "train_frames_probe.json").read_text())
+    data = json.loads((EXPERIMENTS / "train_frames_probe.json").read_text())
     rows = {r["k"]: r for r in data["rows"]}
     assert data["split"] == "val" and data["examples"] >= 100
     for k, row in rows.items():

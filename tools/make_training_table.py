@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from readme_section import write_section
+from doc_section import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

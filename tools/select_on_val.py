@@ -4,11 +4,11 @@ Usage (from the repository root)::
 
     python tools/select_on_val.py dimp gpu-1000=results/candidates/dimp-gpu-1000.safetensors \\
         gpu-2000=results/candidates/dimp-gpu-2000.safetensors
-    python tools/select_on_val.py --readme          # the README's selection table from data/selection.json
+    python tools/select_on_val.py --readme          # the README's selection table from experiments/selection.json
 
 Each candidate of a tracker is run over ``synth-val`` (24 sequences of the train photos drawn from their own random
 stream, see :mod:`dimp_core.data.synthetic`) into ``results/synth-val/results/<tracker>-<name>/`` (existing
-result files are reused, as by ``dimp eval``) and scored; ``data/selection.json`` records, per tracker, every
+result files are reused, as by ``dimp eval``) and scored; ``experiments/selection.json`` records, per tracker, every
 candidate's AUC and precision on synth-val, its training schedule and the SHA-256 of its file, and which one has
 the highest AUC. Shipping that one (``data/weights/<tracker>.safetensors``) is left to the caller.
 """
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+from doc_section import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[s
             {"steps": run.get("steps_done"), "batch_size": run.get("config", {}).get("batch_size"),
              "pool_sequences": run.get("config", {}).get("pool_sequences")}
             for run in checkpoints.training_runs(meta)[:-1]]}
-    if "average_of" in meta:  # a weight average (tools/average_weights.py): its source files
+    if "average_of" in meta:  # a weight average (experiments/average_weights.py): its source files
         entry["average_of"] = [source["file"] for source in meta["average_of"]]
     return entry
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tracker", nargs="?", help="dimp, atom or siamfc")
     parser.add_argument("candidates", nargs="*", metavar="NAME=WEIGHTS")
     parser.add_argument("--out", default=str(ROOT / "results" / "synth-val"))
-    parser.add_argument("--json", default=str(ROOT / "data" / "selection.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "selection.json"))
     parser.add_argument("--readme", action="store_true", help="write the README's selection table and exit")
     args = parser.parse_args(argv)
     if args.readme:

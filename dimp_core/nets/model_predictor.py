@@ -286,7 +286,7 @@ class SteepestDescentGN(nn.Module):
 
     The paper's configuration is the default (score activation 'relu' = :func:`score_activation`, mask
     activation 'sigmoid', no detaching); pytracking's alternatives are unused by DiMP. Two switches exist for
-    the paper's ablations (its Table 1), trained and evaluated by ``tools/ablations.py``:
+    the paper's ablations (its Table 1), trained and evaluated by ``experiments/ablations.py``:
 
     * ``step_rule='fixed'``: plain gradient descent, f <- f - beta * grad, with one learned step size beta
       that does not depend on the data (alpha = 1), instead of the Gauss-Newton alpha.

@@ -178,7 +178,7 @@ def plot_differences(differences: Mapping[str, Mapping[str, float]], reference: 
 
 
 def plot_component_swap(data: Mapping[str, Any]) -> Figure:
-    """The IoU-Net swap of ``tools/component_swap.py``: AUC of each classifier / IoU-Net pair per run (left) and
+    """The IoU-Net swap of ``experiments/component_swap.py``: AUC of each classifier / IoU-Net pair per run (left) and
     the paired effects with their 95 % intervals (right).
 
     ``data["runs"][run]["summary"]`` holds ``auc`` (label -> AUC) and ``effects`` (name -> ``mean``, ``low``,

@@ -275,7 +275,7 @@ def plot_comparison(comparison: SolverComparison, first: FirstFrame, fig: Figure
 def plot_train_frames(probe: dict) -> Figure:
     """Test-frame loss and score-peak hit rate of the filter predicted from k train frames, against k.
 
-    ``probe`` is the JSON of ``tools/train_frames_probe.py``: one row per k with the means ``clf_init`` (f0),
+    ``probe`` is the JSON of ``experiments/train_frames_probe.py``: one row per k with the means ``clf_init`` (f0),
     ``clf_final`` (f5, as trained), ``clf_deep`` (f30) and ``peak_hit`` / ``peak_hit_deep``. The dashed line marks
     the 3 train frames per example the predictor was trained with.
     """

@@ -221,13 +221,13 @@ for row in sweep:
 ## 7. How many train frames does the predictor use?
 
 Offline the predictor learns from sets of 3 train frames; online the tracker hands it a memory of up to 50
-samples. `tools/train_frames_probe.py` (seeded; its JSON is in `data/`) holds the shipped weights fixed, builds
+samples. `experiments/train_frames_probe.py` (seeded; its JSON lies beside it) holds the shipped weights fixed, builds
 training examples of 16 train frames and 3 later test frames from validation sequences, and predicts the filter
 from the first k train frames: $f^{(0)}$, $f^{(5)}$ (the 5 steps it was trained with) and $f^{(30)}$ (near
 the minimum of the learned objective). Each filter is scored on the same test frames.
 """),
     code("""
-probe = json.loads(Path("../data/train_frames_probe.json").read_text())
+probe = json.loads(Path("../experiments/train_frames_probe.json").read_text())
 rows = {r["k"]: r for r in probe["rows"]}
 for k, r in rows.items():
     print(f"k = {k:2d}: loss f0 {r['clf_init']:.3f}  f5 {r['clf_final']:.3f}  f30 {r['clf_deep']:.3f}  "
@@ -243,7 +243,7 @@ Going from 1 to 3 frames helps most; beyond the 3 it was trained with, the loss 
 score peak finds the target no more often. Running 30 steps instead of 5 does not help either: that filter, close
 to the minimum of the learned objective, is worse on the test frames. The predictor was trained to stop early,
 and the minimum of its own objective over-fits a few frames. Whether training on larger sets would let it use
-more frames is the question of the next training round (`data/runs/round7/plan.txt`).
+more frames is the question of the next training round (`experiments/runs/round7/plan.txt`).
 """),
     md("""
 ## Record

@@ -184,13 +184,13 @@ one_shot = {name: first_frame_discrimination(build_tracker(name), case, every) f
 fig = vb.plot_first_frame_discrimination(one_shot, distance, f"{case.name}: the first-frame model alone")
 savefig(fig, figures, "04_first_frame_model", dpi=110)
 fig"""),
-    ("md", r"""Over whole benchmarks (`python tools/discrimination.py`, all 24 sequences of synth-val and of synth-test,
-every 5th frame), the recorded numbers for the shipped files: DiMP's filter finds the target about as often as
-ATOM's on both splits. With the earlier, shorter-trained `dimp` file it found it more often on the validation
-photos and less often on unseen ones, which is why the README asked whether DiMP's trained feature head had learnt
-the training photos (retrained without four of them, it had not, at the scale a CPU allows:
-`tools/heldout_photos.py`)."""),
-    ("code", r"""recorded = json.loads(Path("../data/discrimination.json").read_text())["summary"]
+    ("md", r"""Over whole benchmarks (`python experiments/discrimination.py`, all 24 sequences of synth-val and of
+synth-test, every 5th frame), the recorded numbers for the shipped files: DiMP's filter finds the target about as
+often as ATOM's on both splits. With the earlier, shorter-trained `dimp` file it found it more often on the
+validation photos and less often on unseen ones, which raised the question whether DiMP's trained feature head
+had learnt the training photos (retrained without four of them, it had not, at the scale a CPU allows:
+`experiments/heldout_photos.py`)."""),
+    ("code", r"""recorded = json.loads(Path("../experiments/discrimination.json").read_text())["summary"]
 for split, row in recorded["splits"].items():
     hit, d = row["hit_rate"], row["dimp_minus_atom"]
     print(f"{split}: top score on the target dimp {hit['dimp']:.1f} %, atom {hit['atom']:.1f} %; "
@@ -199,8 +199,8 @@ for split, row in recorded["splits"].items():
 
 Both trackers refine the box with an IoU-Net of the same architecture, trained on the same data, so the two
 IoU-Nets can be exchanged: DiMP's classifier with ATOM's IoU-Net and the other way round
-(`python tools/component_swap.py`, all 24 sequences of both splits, one torch thread per run; recorded)."""),
-    ("code", r"""swap = json.loads(Path("../data/component_swap.json").read_text())
+(`python experiments/component_swap.py`, all 24 sequences of both splits, one torch thread per run; recorded)."""),
+    ("code", r"""swap = json.loads(Path("../experiments/component_swap.json").read_text())
 fig = vb.plot_component_swap(swap)
 savefig(fig, figures, "04_component_swap", dpi=110)
 fig"""),
@@ -222,11 +222,11 @@ intervals reach zero."""),
     ("md", r"""The schedule moves each tracker by under a point, while ATOM's learner gains several points on either
 schedule: what separates the two updates is the learner (Gauss-Newton and conjugate gradient against two
 steepest-descent steps of the learned loss), not how often it runs or how much it remembers."""),
-    ("md", r"""Is it the unseen photos? `tools/update_on_heldout.py` asked on 48 `val-heldout` sequences, made of 4
-training photos that the held-out-photo experiment's `kept` networks never saw, and then with networks that did
+    ("md", r"""Is it the unseen photos? `experiments/update_on_heldout.py` asked on 48 `val-heldout` sequences, made of
+4 training photos that the held-out-photo experiment's `kept` networks never saw, and then with networks that did
 see them. If unseen appearance were what spoils DiMP's update, the update would be worth more to the networks that
 saw the photos."""),
-    ("code", r"""update = json.loads(Path("../data/update_selection.json").read_text())
+    ("code", r"""update = json.loads(Path("../experiments/update_selection.json").read_text())
 for name, row in update["contrast"].items():
     w = row["update_worth"]
     print(f"{name:13s} saw the photos: {'no ' if row['train_split'] == 'train-kept' else 'yes'}  DiMP's update adds "

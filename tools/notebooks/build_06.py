@@ -201,8 +201,8 @@ fig"""),
 Several runs (schedules, rounds, precisions) are candidates for each tracker. They are compared on `synth-val`,
 a split of their own random stream that no training run sees, and never on the test split, which is only
 reported: choosing on the test split would make its numbers a score of the choice, not of the tracker.
-`tools/select_on_val.py` runs every candidate there and writes `data/selection.json`."""),
-    ("code", r"""selection = json.loads((WEIGHTS_DIR.parent / "selection.json").read_text())
+`tools/select_on_val.py` runs every candidate there and writes `experiments/selection.json`."""),
+    ("code", r"""selection = json.loads((WEIGHTS_DIR.parents[1] / "experiments" / "selection.json").read_text())
 for tracker, entry in selection["trackers"].items():
     for name, c in entry["candidates"].items():
         mark = "  <- shipped" if name == entry["selected"] else ""

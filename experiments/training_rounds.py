@@ -2,11 +2,11 @@
 
 Usage (from the repository root)::
 
-    python tools/training_rounds.py train 4   # both runs of a round, one after the other (round 4: ~20 min atom,
+    python experiments/training_rounds.py train 4   # both runs of a round, one after the other (round 4: ~20 min atom,
                                               # ~75 min dimp on 2 cores)
-    python tools/training_rounds.py readme    # each round's README table from the logs and data/selection.json
+    python experiments/training_rounds.py readme    # each round's README table from the logs and selection.json
 
-A round's plan is fixed before its runs, in ``data/runs/round<N>/plan.txt`` with one ``<tracker>.set.json`` of
+A round's plan is fixed before its runs, in ``experiments/runs/round<N>/plan.txt`` with one ``<tracker>.set.json`` of
 settings per tracker. Both trackers continue from earlier files (the ones shipped when the round was planned, taken
 from git history, or an earlier round's outputs) and train the same schedule on a fresh pool (training seed N - 2:
 sequences neither has seen); the candidates are scored on synth-val with ``tools/select_on_val.py`` beside the
@@ -38,13 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKERS = ("atom", "dimp")
 LOSS = {"atom": ("iou",), "dimp": ("clf_final", "iou")}  # the trained heads' terms: DiMP's final filter, IoU-Nets
 DATA = ROOT / "data"
-RUNS = DATA / "runs"
+RUNS = DATA / "runs"  # the logs and metadata of the training runs
+HERE = Path(__file__).resolve().parent  # the round plans (runs/round<N>), selection.json, round<N>.json
 
 
 def run_log(tracker: str, number: int) -> Path:
@@ -70,11 +72,11 @@ class Round:
     starts: dict[str, int]  # per tracker, the round whose file it continued
     steps: int
     start_commit: str = ""  # the last commit whose data/weights held the starting files ("": an earlier round's
-    # outputs, the candidates r<start> in data/selection.json)
+    # outputs, the candidates r<start> in experiments/selection.json)
 
     @property
     def plan(self) -> Path:
-        return RUNS / f"round{self.number}"
+        return HERE / "runs" / f"round{self.number}"
 
     @property
     def seed(self) -> int:  # a fresh pool and fresh batches for every round
@@ -89,7 +91,7 @@ class Round:
         return {t: run_log(t, self.number) for t in TRACKERS}
 
     def candidates(self, entry: dict[str, Any]) -> list[str]:
-        """This round's candidates among a tracker's entry in data/selection.json."""
+        """This round's candidates among a tracker's entry in experiments/selection.json."""
         return [n for n in entry["candidates"] if n.split("-")[0] == f"r{self.number}"]
 
 
@@ -102,7 +104,7 @@ ROUNDS = {
 
 
 def _selection_entry(tracker: str) -> dict[str, Any]:
-    return json.loads((DATA / "selection.json").read_text())["trackers"][tracker]
+    return json.loads((HERE / "selection.json").read_text())["trackers"][tracker]
 
 
 def start_sha256(rnd: Round, tracker: str) -> str:
@@ -111,7 +113,7 @@ def start_sha256(rnd: Round, tracker: str) -> str:
     entry = _selection_entry(tracker)
     expected = {entry["candidates"][n]["warm_start"]["sha256"] for n in rnd.candidates(entry)}
     if len(expected) != 1:
-        raise ValueError(f"{tracker}: data/selection.json holds {len(expected)} starting files for round "
+        raise ValueError(f"{tracker}: experiments/selection.json holds {len(expected)} starting files for round "
                          f"{rnd.number}'s candidates (expected one)")
     if rnd.start_commit:
         source = hashlib.sha256(start_file(rnd, tracker)).hexdigest()
@@ -138,7 +140,7 @@ def _round_output_meta(tracker: str, number: int) -> dict[str, Any]:
 
 def start_file(rnd: Round, tracker: str) -> bytes:
     """The file a round started from: out of git history (``start_commit``), or the earlier round's candidate in
-    results/candidates (checked against the hash data/selection.json records for it)."""
+    results/candidates (checked against the hash experiments/selection.json records for it)."""
     if rnd.start_commit:
         return subprocess.run(["git", "show", f"{rnd.start_commit}:data/weights/{tracker}.safetensors"], cwd=ROOT,
                               check=True, capture_output=True).stdout
@@ -149,7 +151,7 @@ def start_file(rnd: Round, tracker: str) -> bytes:
                                 f"score it with tools/select_on_val.py first")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != _selection_entry(tracker)["candidates"][name]["sha256"]:
-        raise ValueError(f"{path} is not the {name} candidate data/selection.json records")
+        raise ValueError(f"{path} is not the {name} candidate experiments/selection.json records")
     return data
 
 
@@ -221,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         for command in train_commands(rnd, out):
             subprocess.run(command, check=True, cwd=ROOT)
         return 0
-    selection = json.loads((DATA / "selection.json").read_text())
+    selection = json.loads((HERE / "selection.json").read_text())
     for rnd in ROUNDS.values():
         summary = summary_of(rnd)
-        (DATA / f"round{rnd.number}.json").write_text(json.dumps({"summary": summary}, indent=1) + "\n")
+        (HERE / f"round{rnd.number}.json").write_text(json.dumps({"summary": summary}, indent=1) + "\n")
         write_section(f"round{rnd.number}-table", table(rnd, summary, selection))
         print(f"updated data/round{rnd.number}.json and the round-{rnd.number} table in README.md")
     return 0

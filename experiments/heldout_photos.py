@@ -2,9 +2,9 @@
 
 Usage (from the repository root)::
 
-    python tools/heldout_photos.py train [--preset cpu]   # 4 runs in 2 lanes of one thread (~65 min on 2 cores)
-    python tools/heldout_photos.py score                  # OPE + one-shot test on synth-val-heldout -> JSON
-    python tools/heldout_photos.py readme                 # the README table from data/heldout_photos.json
+    python experiments/heldout_photos.py train [--preset cpu]   # 4 runs in 2 lanes of one thread (~65 min on 2 cores)
+    python experiments/heldout_photos.py score                  # OPE + one-shot test on synth-val-heldout -> JSON
+    python experiments/heldout_photos.py readme                 # the README table from experiments/heldout_photos.json
 
 ``dimp`` and ``atom`` each train twice with the same preset and seed: once on the train split (all 13 train
 photos, ``full``) and once on ``train-kept``, the same random stream without the 4 photos of ``HELD_OUT_PHOTOS``
@@ -30,7 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "train" / "holdout"
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("train", "score", "readme"))
     parser.add_argument("--preset", default="cpu", help="training preset of the four runs (default cpu)")
     parser.add_argument("--workers", type=int, default=2, help="runs scored in parallel (one thread each)")
-    parser.add_argument("--json", default=str(ROOT / "data" / "heldout_photos.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "heldout_photos.json"))
     args = parser.parse_args(argv)
     json_path = Path(args.json)
     if args.command == "train":

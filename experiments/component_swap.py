@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + README
-    python tools/component_swap.py --readme                                           # README table only
+    python experiments/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + README
+    python experiments/component_swap.py --readme                                           # README table only
 
 Both shipped trackers find the target in two stages: a classifier locates it (DiMP's model predictor, ATOM's
 online Gauss-Newton classifier) and an IoU-Net refines the box. The two IoU-Nets have the same architecture on
@@ -48,7 +48,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # label -> (tracker whose classifier and online logic run, tracker whose IoU-Net weights it uses, online update)
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="torch threads per run; each count is a run of its own (the numbers depend on it)")
     parser.add_argument("--cores", type=int, default=2, help="runs in parallel: cores // threads")
-    parser.add_argument("--json", default=str(ROOT / "data" / "component_swap.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "component_swap.json"))
     parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)

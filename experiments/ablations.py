@@ -20,10 +20,10 @@ ablations together (``tools/gpu_train.sh`` on a lent GPU machine).
 
 Usage (from the repository root)::
 
-    python tools/ablations.py train VARIANT --preset gpu --out results/ablations [--set JSON]
-    python tools/ablations.py eval VARIANT --out results/ablations [--device cuda] [--dataset synth-val]
-    python tools/ablations.py collect --out results/ablations --preset gpu --json data/ablations.json [--keep OLD]
-    python tools/ablations.py readme --json data/ablations.json   # the README table
+    python experiments/ablations.py train VARIANT --preset gpu --out results/ablations [--set JSON]
+    python experiments/ablations.py eval VARIANT --out results/ablations [--device cuda] [--dataset synth-val]
+    python experiments/ablations.py collect --out results/ablations --preset gpu [--json JSON] [--keep OLD]
+    python experiments/ablations.py readme --json experiments/ablations.json   # the README table
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,10 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/ablations")
     p.add_argument("--preset", default="gpu", choices=("smoke", "cpu", "gpu"))
     p.add_argument("--hardware", default=None, help="what the runs trained on, recorded in the JSON")
-    p.add_argument("--json", default="data/ablations.json")
+    p.add_argument("--json", default="experiments/ablations.json")
     p.add_argument("--keep", default=None, help="an earlier JSON: its variants not trained under --out are kept")
     p = sub.add_parser("readme")
-    p.add_argument("--json", default="data/ablations.json")
+    p.add_argument("--json", default="experiments/ablations.json")
     args = parser.parse_args(argv)
 
     if args.cmd == "train":

@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/discrimination.py            # ~3 min on 2 CPU cores: data/discrimination.json + README table
-    python tools/discrimination.py --readme   # the table only, from the JSON
+    python experiments/discrimination.py            # ~3 min on 2 CPU cores: discrimination.json + README table
+    python experiments/discrimination.py --readme   # the table only, from the JSON
 
 Why: ``dimp`` is level with ``atom`` on synth-val (train photos, new scenes) but behind on synth-test (unseen
 photos), in both training rounds. If DiMP's *trained* classification features had learnt the training photos'
@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKERS = ("dimp", "atom")
@@ -91,7 +92,7 @@ def table(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every", type=int, default=5, help="test every n-th frame (default 5)")
-    parser.add_argument("--json", default=str(ROOT / "data" / "discrimination.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "discrimination.json"))
     parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)

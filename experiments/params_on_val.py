@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/params_on_val.py dimp atom      # run the candidates (2 processes), write data/params_selection.json
-    python tools/params_on_val.py --readme       # the README's table from that JSON
+    python experiments/params_on_val.py dimp atom      # run the candidates (2 processes), write params_selection.json
+    python experiments/params_on_val.py --readme       # the README's table from that JSON
 
 The defaults of ``dimp`` and ``atom`` are pytracking's ``dimp18.py`` and ``atom/default.py``, tuned on OTB, VOT,
 LaSOT and TrackingNet sequences hundreds of frames long. The candidates are the other settings those authors
@@ -16,7 +16,7 @@ shipped, nothing invented here:
   :mod:`dimp_core.trackers.localization`), a motion prior against look-alike distractors; for both trackers.
 
 Session 10 added two ``dimp`` candidates that no official file ships, planned (and committed) before their runs.
-The update-schedule swap of ``tools/component_swap.py`` found that the learner, not the schedule, separates DiMP's
+The update-schedule swap of ``experiments/component_swap.py`` found that the learner, not the schedule, separates DiMP's
 update from ATOM's, and a diagnostic on three synth-val sequences (``val_000``, ``val_005``, ``val_015``; 83
 updates; the learned objective on the sample memory at each update, from the filter before it) showed the
 reference's steps (2, or 1 after a hard negative) reaching a median of 28 % of the decrease that 30 steps reach,
@@ -41,7 +41,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "params-synth-val"
@@ -126,7 +127,7 @@ def candidate_rows(trackers: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("trackers", nargs="*", help="dimp and/or atom")
-    parser.add_argument("--json", default=str(ROOT / "data" / "params_selection.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "params_selection.json"))
     parser.add_argument("--workers", type=int, default=2, help="candidate runs in parallel (one thread each)")
     parser.add_argument("--readme", action="store_true", help="write the README's table and exit")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/seed_spread.py [--dataset synth-test] [--seeds 0 1 2]   # -> data/seed_spread.json + README table
+    python experiments/seed_spread.py [--dataset synth-test] [--seeds 0 1 2]   # -> seed_spread.json + README table
 
 ``dimp`` and ``atom`` draw random numbers while tracking (the first frame's augmentation shifts and dropout, the
 IoU-Net's jittered boxes, ATOM's initial projection), all from ``params.seed``. A benchmark AUC is one draw. This
@@ -21,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from make_eval_table import drop_stale_results
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
+from make_eval_table import drop_stale_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACKERS = ("dimp", "atom")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="synth-test")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2, help="runs in parallel (one thread each)")
-    parser.add_argument("--json", default=str(ROOT / "data" / "seed_spread.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "seed_spread.json"))
     parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python tools/update_convergence.py [--sequences val_000 val_005 val_015] [--json data/update_convergence.json]
+    python experiments/update_convergence.py [--sequences val_000 val_005 val_015] [--json JSON]
 
 The shipped ``dimp`` tracks each sequence of ``synth-val`` (one torch thread, tracker seed 0). At every frame where
 the model update changes the filter, the learned discriminative objective L(f) on the memory (samples, boxes and
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sequences", nargs="+", default=["val_000", "val_005", "val_015"])
-    parser.add_argument("--json", default=str(ROOT / "data" / "update_convergence.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "update_convergence.json"))
     args = parser.parse_args(argv)
     per_sequence = {name: update_fractions(name) for name in args.sequences}
     rows = [r for seq in per_sequence.values() for r in seq]

@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/train_frames_probe.py [--examples 600] [--weights data/weights/dimp.safetensors]
-                                       [--json data/train_frames_probe.json]
+    python experiments/train_frames_probe.py [--examples 600] [--weights data/weights/dimp.safetensors]
+                                       [--json experiments/train_frames_probe.json]
 
 The predictor is trained on sets of 3 train frames (the reference's ``num_train_frames``) but tracks with a memory
 of up to 50 samples. This probe holds the shipped ``dimp`` weights (or ``--weights``) fixed and asks how the filter
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default="data/weights/dimp.safetensors", help="a dimp weights file")
-    parser.add_argument("--json", default=str(ROOT / "data/train_frames_probe.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments/train_frames_probe.json"))
     args = parser.parse_args(argv)
     per_example, skipped = probe(args.examples, args.seed, ROOT / args.weights)
     result = {"weights": args.weights, "split": "val", "seed": args.seed,

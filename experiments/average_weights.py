@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python tools/average_weights.py results/candidates/dimp-r5.safetensors results/candidates/dimp-r6.safetensors \\
-        --out results/candidates/dimp-r5r6.safetensors
+    python experiments/average_weights.py results/candidates/dimp-r5.safetensors \\
+        results/candidates/dimp-r6.safetensors --out results/candidates/dimp-r5r6.safetensors
 
     theta = (1 / K) sum_k theta_k            (every floating-point tensor; Izmailov et al. 2018, Wortsman et al. 2022)
 

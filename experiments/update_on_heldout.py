@@ -2,17 +2,17 @@
 
 Usage (from the repository root)::
 
-    python tools/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~24 min on 2 cores)
-    python tools/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~13 min)
-    python tools/update_on_heldout.py readme   # the README tables from data/update_selection.json
+    python experiments/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~24 min on 2 cores)
+    python experiments/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~13 min)
+    python experiments/update_on_heldout.py readme   # the README tables from experiments/update_selection.json
 
 Why. ``synth-val``, the split every earlier choice was made on, is drawn from the training photos. The IoU-Net
-swap table (``tools/component_swap.py``) found DiMP's online model update worth about +4 AUC there; its synth-test
+swap table (``experiments/component_swap.py``) found DiMP's online model update worth about +4 AUC there; its synth-test
 column, which shows the update costing points on unseen photos, is what prompted this check, so this is the one
 choice in the project whose *question* came from the test split. The answer must not: it is taken on
 ``val-heldout``, photos from the train list that the models used here never saw, and synth-test is only reported.
 
-Models: the ``kept`` runs of the held-out-photo experiment (``tools/heldout_photos.py``; ``cpu`` preset, seed 0,
+Models: the ``kept`` runs of the held-out-photo experiment (``experiments/heldout_photos.py``; ``cpu`` preset, seed 0,
 trained on ``train-kept``, the 13 train photos less the 4 of ``HELD_OUT_PHOTOS``). The shipped files saw those 4
 photos, so they cannot be scored on them; the assumption, stated here and not tested, is that which update setting
 suits unseen photos carries over from these weaker networks to the shipped ones.
@@ -21,7 +21,7 @@ Candidates, per tracker (the update knobs of the official parameter files, and s
 
 - ``reference``: the defaults (``dimp18.py``: optimise every 20th frame with 2 iterations, 50 memory samples,
   learning rate 0.01; ATOM ``default.py``: every 10th frame, 1 Gauss-Newton x 5 CG iterations, 250 samples);
-- ``vot18-online`` (``dimp`` only): ``dimp18_vot18.py``'s update, as in ``tools/params_on_val.py``;
+- ``vot18-online`` (``dimp`` only): ``dimp18_vot18.py``'s update, as in ``experiments/params_on_val.py``;
 - ``first-frame``: ``update_classifier=False``, the first frame's model is kept for the whole sequence.
 
 Data: 48 sequences planned like ``synth-val-heldout`` (its generator seed 0, twice its 24 sequences for power),
@@ -29,7 +29,8 @@ written once to ``results/update-heldout/data``. Each candidate is one OPE run, 
 
 The rule, fixed before the first run: per tracker, the reference stays unless a candidate is ahead of it beyond
 doubt (the 95 % paired-bootstrap interval of the AUC difference over the 48 sequences lies above zero), as in
-``tools/params_on_val.py``; the best such candidate wins and becomes the setting the shipped weights are used with.
+``experiments/params_on_val.py``; the best such candidate wins and becomes the setting the shipped weights are used
+with.
 
 Contrast (added after the selection, which it does not change): what DiMP's update is worth on the same sequences
 with networks that *did* see the 4 photos: the experiment's ``full`` network (same preset and seed as ``kept``,
@@ -46,9 +47,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from make_eval_table import drop_stale_results
-from params_on_val import candidate_rows, decide
-from readme_section import write_section
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))  # the shared doc_section, make_eval_table
+from doc_section import write_section  # noqa: E402
+from make_eval_table import drop_stale_results  # noqa: E402
+from params_on_val import candidate_rows, decide  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "update-heldout"
@@ -86,7 +88,7 @@ def check_weights(tracker: str, network: str = "kept") -> dict[str, Any]:
 
     path = weights(tracker, network)
     if not path.is_file():
-        raise SystemExit(f"missing {path}: run `python tools/heldout_photos.py train` first")
+        raise SystemExit(f"missing {path}: run `python experiments/heldout_photos.py train` first")
     meta = checkpoints.load_checkpoint_info(path)
     split = meta["config"]["train_split"]
     if network in SPLIT_OF and split != SPLIT_OF[network]:
@@ -195,7 +197,7 @@ def table(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "contrast", "readme"))
-    parser.add_argument("--json", default=str(ROOT / "data" / "update_selection.json"))
+    parser.add_argument("--json", default=str(ROOT / "experiments" / "update_selection.json"))
     parser.add_argument("--workers", type=int, default=2, help="candidate runs in parallel (one thread each)")
     args = parser.parse_args(argv)
     json_path = Path(args.json)

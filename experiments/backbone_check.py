@@ -1,6 +1,7 @@
-"""Compare the frozen and fine-tuned backbone runs of ``data/runs/backbone-check`` over the steps both reached.
+"""Compare the frozen and fine-tuned backbone runs of ``experiments/runs/backbone-check`` over the steps both reached.
 
-Usage: ``python tools/backbone_check.py`` (see ``data/runs/backbone-check/README.md`` for where the logs come from).
+Usage: ``python experiments/backbone_check.py`` (``experiments/runs/backbone-check/README.md`` says where the logs
+come from).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-RUNS = Path(__file__).resolve().parents[1] / "data" / "runs" / "backbone-check"
+RUNS = Path(__file__).resolve().parent / "runs" / "backbone-check"
 
 
 def steps(path: Path) -> dict[int, dict]:
