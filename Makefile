@@ -26,11 +26,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# Reproduce the shipped weights from the configuration and seed recorded in each file (README, "Training and
-# shipped weights"): dimp and atom trained the `gpu` preset for 2000 steps on 480 pool sequences (~6 min each on
-# an H200 with 16 CPU cores; tools/gpu_train.sh trains them together with the ablations), and dimp then 500 more
-# steps from that file on a fresh pool (round 3, ~95 min on the 2-core CPU; the round-2 run is retrained first),
-# siamfc the plain `gpu` preset (~60 min on the 2-core CPU). The same command runs on a CPU, slowly.
+# Reproduce the shipped weights from the configuration and seed recorded in each file (docs/training.md):
+# the dimp and atom files are chains of `gpu`-preset runs (dimp 2000 + 500 + 2400 steps of 16, atom 2000 + 2400 +
+# 2400), each run retrained from its recorded configuration, the earlier ones first (some 10-15 minutes on an
+# H200, 6 to 14 hours on the 2-core CPU); siamfc is the plain `gpu` preset (~60 min on the 2-core CPU).
 # WEIGHTS_WORKERS data workers.
 # WEIGHTS_PRESET=cpu trains the under-an-hour CPU schedule instead (the `cpu` rows of the training table).
 WEIGHTS_PRESET ?= recorded

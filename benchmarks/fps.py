@@ -5,7 +5,7 @@ Usage (from the repository root)::
     python benchmarks/fps.py                                  # CPU suite, whole synthetic test split
     python benchmarks/fps.py --sequences 2 --frames 30        # a quick look
     python benchmarks/fps.py --suite gpu --device cuda --out $OUT/fps-gpu.json --profile-dir $OUT
-    python benchmarks/fps.py --readme data/benchmarks/cpu-2026-11-26.json   # the README's speed table
+    python benchmarks/fps.py --section data/benchmarks/cpu-2026-11-26.json  # the speed table of docs/speed.md
 
 Every configuration (a tracker, its weights and parameter overrides) runs over the same frames: for each
 sequence the frames are decoded once into memory, then every configuration tracks them in turn (the order
@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # runnable as a script from a checkout that is no
 
 SCHEMA = "dimp-lab/fps/1"
 ANCHOR = "opencv-csrt"
-SECTIONS = {"cpu": "speed-table", "gpu": "gpu-speed-table"}  # README sections: <!-- NAME:start --> ... end
+SECTIONS = {"cpu": "speed-table", "gpu": "gpu-speed-table"}  # docs/speed.md sections: <!-- NAME:start --> ... end
 PAPER_FPS = 57.0  # DiMP-18 on a GTX 1080 (maintainer, pytracking issue #231)
 
 
@@ -326,7 +326,7 @@ def synth_subset(count: int) -> str:
     return f"otb:{root}"
 
 
-# --------------------------------------------------------------------------- README table
+# --------------------------------------------------------------------------- docs table
 
 
 def speed_table(report: dict[str, Any]) -> str:
@@ -383,12 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="JSON path (default: data/benchmarks/<suite>-<date>.json)")
     parser.add_argument("--profile-dir", default=None, help="also write dimp profile JSONs there")
     parser.add_argument("--profile-frames", type=int, default=40)
-    parser.add_argument("--readme", default=None, metavar="JSON",
-                        help="print the README speed-table section of a benchmark JSON and exit")
+    parser.add_argument("--section", default=None, metavar="JSON",
+                        help="print the docs/speed.md speed-table section of a benchmark JSON and exit")
     args = parser.parse_args(argv)
 
-    if args.readme:
-        print(doc_section(json.loads(Path(args.readme).read_text())))
+    if args.section:
+        print(doc_section(json.loads(Path(args.section).read_text())))
         return 0
 
     import torch

@@ -16,14 +16,14 @@ and the test split (``synth-test``):
   from random weights (no ImageNet weights can be downloaded here) at the reference's backbone rate 2e-4.
 
 ``atom`` and ``siamfc`` runs use the same preset, so one call trains the project's three trackers and the
-ablations together (``tools/gpu_train.sh`` on a lent GPU machine).
+ablations together (``tools/gpu_train.sh`` on a GPU machine).
 
 Usage (from the repository root)::
 
     python experiments/ablations.py train VARIANT --preset gpu --out results/ablations [--set JSON]
     python experiments/ablations.py eval VARIANT --out results/ablations [--device cuda] [--dataset synth-val]
     python experiments/ablations.py collect --out results/ablations --preset gpu [--json JSON] [--keep OLD]
-    python experiments/ablations.py readme --json experiments/ablations.json   # the README table
+    python experiments/ablations.py doc      # the table in docs/experiments.md, from experiments/ablations.json
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hardware", default=None, help="what the runs trained on, recorded in the JSON")
     p.add_argument("--json", default="experiments/ablations.json")
     p.add_argument("--keep", default=None, help="an earlier JSON: its variants not trained under --out are kept")
-    p = sub.add_parser("readme")
+    p = sub.add_parser("doc")
     p.add_argument("--json", default="experiments/ablations.json")
     args = parser.parse_args(argv)
 
@@ -206,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {args.json}: {', '.join(data['variants'])}")
     else:
-        write_section("ablation-table", table(json.loads(Path(args.json).read_text())))
-        print("updated the ablation table in README.md")
+        page = write_section("ablation-table", table(json.loads(Path(args.json).read_text())))
+        print(f"updated the ablation table in {page}")
     return 0
 
 

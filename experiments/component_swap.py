@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python experiments/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + README
-    python experiments/component_swap.py --readme                                           # README table only
+    python experiments/component_swap.py [--datasets synth-val synth-test] [--threads 1 2]  # -> JSON + docs table
+    python experiments/component_swap.py --doc                                              # docs table only
 
 Both shipped trackers find the target in two stages: a classifier locates it (DiMP's model predictor, ATOM's
 online Gauss-Newton classifier) and an IoU-Net refines the box. The two IoU-Nets have the same architecture on
@@ -157,10 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads per run; each count is a run of its own (the numbers depend on it)")
     parser.add_argument("--cores", type=int, default=2, help="runs in parallel: cores // threads")
     parser.add_argument("--json", default=str(ROOT / "experiments" / "component_swap.json"))
-    parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
+    parser.add_argument("--doc", action="store_true", help="write the table in docs/ from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)
-    if not args.readme:
+    if not args.doc:
         runs: dict[str, Any] = {}
         for threads in args.threads:
             jobs = [(d, label) for d in args.datasets for label in CELLS]

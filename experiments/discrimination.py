@@ -2,8 +2,8 @@
 
 Usage (from the repository root)::
 
-    python experiments/discrimination.py            # ~3 min on 2 CPU cores: discrimination.json + README table
-    python experiments/discrimination.py --readme   # the table only, from the JSON
+    python experiments/discrimination.py            # ~3 min on 2 CPU cores: discrimination.json + docs table
+    python experiments/discrimination.py --doc      # the table only, from the JSON
 
 Why: ``dimp`` is level with ``atom`` on synth-val (train photos, new scenes) but behind on synth-test (unseen
 photos), in both training rounds. If DiMP's *trained* classification features had learnt the training photos'
@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every", type=int, default=5, help="test every n-th frame (default 5)")
     parser.add_argument("--json", default=str(ROOT / "experiments" / "discrimination.json"))
-    parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
+    parser.add_argument("--doc", action="store_true", help="write the table in docs/ from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)
-    data = measure(args.every) if not args.readme else json.loads(path.read_text())
+    data = measure(args.every) if not args.doc else json.loads(path.read_text())
     data["summary"] = summarise(data)
     path.write_text(json.dumps(data, indent=1) + "\n")
     summary = data["summary"]

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python experiments/heldout_photos.py train [--preset cpu]   # 4 runs in 2 lanes of one thread (~65 min on 2 cores)
     python experiments/heldout_photos.py score                  # OPE + one-shot test on synth-val-heldout -> JSON
-    python experiments/heldout_photos.py readme                 # the README table from experiments/heldout_photos.json
+    python experiments/heldout_photos.py doc                    # the docs table from heldout_photos.json
 
 ``dimp`` and ``atom`` each train twice with the same preset and seed: once on the train split (all 13 train
 photos, ``full``) and once on ``train-kept``, the same random stream without the 4 photos of ``HELD_OUT_PHOTOS``
@@ -140,7 +140,7 @@ def table(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("train", "score", "readme"))
+    parser.add_argument("command", choices=("train", "score", "doc"))
     parser.add_argument("--preset", default="cpu", help="training preset of the four runs (default cpu)")
     parser.add_argument("--workers", type=int, default=2, help="runs scored in parallel (one thread each)")
     parser.add_argument("--json", default=str(ROOT / "experiments" / "heldout_photos.json"))

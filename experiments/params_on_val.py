@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python experiments/params_on_val.py dimp atom      # run the candidates (2 processes), write params_selection.json
-    python experiments/params_on_val.py --readme       # the README's table from that JSON
+    python experiments/params_on_val.py --doc          # the table in docs/experiments.md from that JSON
 
 The defaults of ``dimp`` and ``atom`` are pytracking's ``dimp18.py`` and ``atom/default.py``, tuned on OTB, VOT,
 LaSOT and TrackingNet sequences hundreds of frames long. The candidates are the other settings those authors
@@ -129,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("trackers", nargs="*", help="dimp and/or atom")
     parser.add_argument("--json", default=str(ROOT / "experiments" / "params_selection.json"))
     parser.add_argument("--workers", type=int, default=2, help="candidate runs in parallel (one thread each)")
-    parser.add_argument("--readme", action="store_true", help="write the README's table and exit")
+    parser.add_argument("--doc", action="store_true", help="write the table in docs/ and exit")
     args = parser.parse_args(argv)
     json_path = Path(args.json)
-    if args.readme:
-        write_section("params-table", table(json.loads(json_path.read_text())))
-        print("updated the parameter table in README.md")
+    if args.doc:
+        page = write_section("params-table", table(json.loads(json_path.read_text())))
+        print(f"updated the parameter table in {page}")
         return 0
     if not args.trackers or set(args.trackers) - set(CANDIDATES):
         parser.error(f"name one or more trackers of {', '.join(CANDIDATES)}")

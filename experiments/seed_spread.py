@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python experiments/seed_spread.py [--dataset synth-test] [--seeds 0 1 2]   # -> seed_spread.json + README table
+    python experiments/seed_spread.py [--dataset synth-test] [--seeds 0 1 2]   # -> seed_spread.json + docs table
 
 ``dimp`` and ``atom`` draw random numbers while tracking (the first frame's augmentation shifts and dropout, the
 IoU-Net's jittered boxes, ATOM's initial projection), all from ``params.seed``. A benchmark AUC is one draw. This
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--workers", type=int, default=2, help="runs in parallel (one thread each)")
     parser.add_argument("--json", default=str(ROOT / "experiments" / "seed_spread.json"))
-    parser.add_argument("--readme", action="store_true", help="write the README's table from the JSON and exit")
+    parser.add_argument("--doc", action="store_true", help="write the table in docs/ from the JSON and exit")
     args = parser.parse_args(argv)
     path = Path(args.json)
-    if not args.readme:
+    if not args.doc:
         jobs = [(t, s) for t in TRACKERS for s in args.seeds]
         with ProcessPoolExecutor(args.workers) as pool:
             results = list(pool.map(run_one, [args.dataset] * len(jobs), *zip(*jobs, strict=True)))

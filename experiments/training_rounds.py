@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python experiments/training_rounds.py train 4   # both runs of a round, one after the other (round 4: ~20 min atom,
                                               # ~75 min dimp on 2 cores)
-    python experiments/training_rounds.py readme    # each round's README table from the logs and selection.json
+    python experiments/training_rounds.py doc       # each round's table in docs/training.md, from the logs
 
 A round's plan is fixed before its runs, in ``experiments/runs/round<N>/plan.txt`` with one ``<tracker>.set.json`` of
 settings per tracker. Both trackers continue from earlier files (the ones shipped when the round was planned, taken
@@ -208,7 +208,7 @@ def summary_of(rnd: Round) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("train", "readme"))
+    parser.add_argument("what", choices=("train", "doc"))
     parser.add_argument("round", nargs="?", type=int, choices=sorted(ROUNDS), help="the round to train")
     args = parser.parse_args(argv)
     if args.what == "train":
@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     for rnd in ROUNDS.values():
         summary = summary_of(rnd)
         (HERE / f"round{rnd.number}.json").write_text(json.dumps({"summary": summary}, indent=1) + "\n")
-        write_section(f"round{rnd.number}-table", table(rnd, summary, selection))
-        print(f"updated data/round{rnd.number}.json and the round-{rnd.number} table in README.md")
+        page = write_section(f"round{rnd.number}-table", table(rnd, summary, selection))
+        print(f"updated experiments/round{rnd.number}.json and the round-{rnd.number} table in {page}")
     return 0
 
 

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python experiments/update_on_heldout.py run      # 5 OPE runs, 2 processes of one thread (~24 min on 2 cores)
     python experiments/update_on_heldout.py contrast # dimp's update with networks that saw the photos (4 runs, ~13 min)
-    python experiments/update_on_heldout.py readme   # the README tables from experiments/update_selection.json
+    python experiments/update_on_heldout.py doc      # the docs tables from update_selection.json
 
 Why. ``synth-val``, the split every earlier choice was made on, is drawn from the training photos. The IoU-Net
 swap table (``experiments/component_swap.py``) found DiMP's online model update worth about +4 AUC there; its synth-test
@@ -196,7 +196,7 @@ def table(data: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("run", "contrast", "readme"))
+    parser.add_argument("command", choices=("run", "contrast", "doc"))
     parser.add_argument("--json", default=str(ROOT / "experiments" / "update_selection.json"))
     parser.add_argument("--workers", type=int, default=2, help="candidate runs in parallel (one thread each)")
     args = parser.parse_args(argv)
@@ -207,10 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         contrast(json_path, args.workers)
     else:
         data = json.loads(json_path.read_text())
-        write_section("update-table", table(data))
+        page = write_section("update-table", table(data))
         if "contrast" in data:
             write_section("update-contrast-table", contrast_table(data))
-        print("updated the online-update tables in README.md")
+        print(f"updated the online-update tables in {page}")
     return 0
 
 

@@ -73,21 +73,21 @@ def test_heldout_summary_pairs_the_costs_per_sequence(tool):
     assert "| tracking AUC |" in table and "+5.0 [+5.0, +5.0]" in table
 
 
-def test_readme_tables_are_generated_from_the_recorded_json(tool):
+def test_experiment_tables_are_generated_from_the_recorded_json(tool):
     import json
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
+    page = (root / "docs" / "experiments.md").read_text()
     heldout = tool("heldout_photos")
     data = json.loads((root / "experiments" / "heldout_photos.json").read_text())
     summary = heldout.summarise(data["runs"])
-    assert summary == data["summary"] and heldout.table(data) in readme  # follows from the per-sequence numbers
+    assert summary == data["summary"] and heldout.table(data) in page  # follows from the per-sequence numbers
     # ATOM's classifier is fitted online: the training photos cannot change its first-frame hit rate
     assert summary["hit_rate"]["cost"]["atom"]["mean"] == 0.0
     one_shot = tool("discrimination")
     data = json.loads((root / "experiments" / "discrimination.json").read_text())
-    assert one_shot.summarise(data) == data["summary"] and one_shot.table(data["summary"]) in readme
+    assert one_shot.summarise(data) == data["summary"] and one_shot.table(data["summary"]) in page
 
 
 def test_seed_spread_summary_per_seed_and_averaged(tool):
@@ -102,7 +102,7 @@ def test_seed_spread_summary_per_seed_and_averaged(tool):
     assert "| `dimp` - `atom` | -2.0 | +4.0 | 6.0 |" in table and "| `dimp` AUC | 50.0 | 54.0 | 4.0 |" in table
 
 
-def test_seed_table_in_the_readme_follows_from_the_json(tool):
+def test_seed_table_in_the_docs_follows_from_the_json(tool):
     import json
     from pathlib import Path
 
@@ -110,7 +110,7 @@ def test_seed_table_in_the_readme_follows_from_the_json(tool):
     spread = tool("seed_spread")
     data = json.loads((root / "experiments" / "seed_spread.json").read_text())
     assert spread.summarise(data["per_sequence"]) == data["summary"]
-    assert spread.table(data) in (root / "README.md").read_text()
+    assert spread.table(data) in (root / "docs" / "experiments.md").read_text()
     assert data["summary"]["seeds"][0] == "0"  # seed 0 is the tracker's default, the README's results table
 
 
@@ -154,7 +154,7 @@ def test_component_swap_effects_are_paired_differences(tool):
     assert "| classifier, ATOM's IoU-Net: `dimp+atom-iounet` - `atom` | +2.0 [+2.0, +2.0] |" in table
 
 
-def test_swap_table_in_the_readme_follows_from_the_json(tool):
+def test_swap_table_in_the_docs_follows_from_the_json(tool):
     import json
     from pathlib import Path
 
@@ -164,9 +164,9 @@ def test_swap_table_in_the_readme_follows_from_the_json(tool):
     for run in data["runs"].values():
         assert swap.summarise(run["per_sequence"]) == run["summary"]
     runs = {(r["dataset"], r["torch_threads"]): r for r in data["runs"].values()}
-    assert {("synth-val", 1), ("synth-test", 1)} <= set(runs)  # one thread, as the README's other accuracy tables
+    assert {("synth-val", 1), ("synth-test", 1)} <= set(runs)  # one thread, as the other accuracy tables
     # the plain cells are the shipped trackers: the same per-sequence AUCs as seed 0 of the seed table
     seeds = json.loads((root / "experiments" / "seed_spread.json").read_text())
     for tracker in ("dimp", "atom"):
         assert runs[("synth-test", 1)]["per_sequence"][tracker] == seeds["per_sequence"][tracker]["0"]
-    assert swap.table(data) in (root / "README.md").read_text()
+    assert swap.table(data) in (root / "docs" / "experiments.md").read_text()

@@ -85,7 +85,7 @@ def _threads(n: int):
         torch.set_num_threads(before)
 
 
-def test_fps_benchmark_writes_the_schema_and_the_readme_table(tmp_path, tiny_dataset, capsys):
+def test_fps_benchmark_writes_the_schema_and_the_docs_table(tmp_path, tiny_dataset, capsys):
     fps = _fps_module()
     out = tmp_path / "fps.json"
     rc = fps.main(["--only", "dimp,dimp fast,opencv-kcf", "--dataset", tiny_dataset, "--sequences", "2",
@@ -104,7 +104,7 @@ def test_fps_benchmark_writes_the_schema_and_the_readme_table(tmp_path, tiny_dat
     assert report["results"][3]["overrides"]["autocast"] == "'bf16'"
 
     capsys.readouterr()
-    assert fps.main(["--readme", str(out)]) == 0
+    assert fps.main(["--section", str(out)]) == 0
     section = capsys.readouterr().out
     assert section.startswith("<!-- speed-table:start -->") and section.strip().endswith("<!-- speed-table:end -->")
     assert "| `dimp fast` | fast preset |" in section
@@ -120,7 +120,7 @@ def test_gpu_suite_configurations_cover_the_knobs():
     assert all(c.weights == "random" for c in fps.gpu_configs() if c.tracker == "dimp18")
 
 
-def test_readme_gpu_speed_table_is_generated_from_the_recorded_gpu_json():
+def test_docs_gpu_speed_table_is_generated_from_the_recorded_gpu_json():
     fps = _fps_module()
     repo = Path(__file__).resolve().parents[1]
     recorded = sorted((repo / "data" / "benchmarks").glob("gpu-*.json"))
@@ -128,4 +128,5 @@ def test_readme_gpu_speed_table_is_generated_from_the_recorded_gpu_json():
     section = fps.doc_section(json.loads(recorded[-1].read_text()))
     assert section.startswith("<!-- gpu-speed-table:start -->")
     assert "| `dimp18 fast` (random weights) | fast preset |" in section
-    assert section in (repo / "README.md").read_text(), "README's GPU table is stale: python benchmarks/fps.py --readme"
+    stale = "the GPU table in docs/speed.md is stale: python benchmarks/fps.py --section"
+    assert section in (repo / "docs" / "speed.md").read_text(), stale

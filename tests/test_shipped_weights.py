@@ -185,16 +185,16 @@ def test_round_tables_compare_losses_on_the_own_and_a_fresh_pool(tool):
     assert s["dimp"]["last100"]["iou"] == pytest.approx(6.95)  # steps 20 .. 119
 
 
-def test_round_tables_in_the_readme_follow_from_the_logs(tool):
+def test_round_tables_in_the_docs_follow_from_the_logs(tool):
     import json
 
     rounds = tool("training_rounds")
     selection = json.loads((EXPERIMENTS / "selection.json").read_text())
-    readme = (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+    page = (WEIGHTS_DIR.parents[1] / "docs" / "training.md").read_text()
     for rnd in rounds.ROUNDS.values():
         summary = rounds.summary_of(rnd)
         assert summary == json.loads((EXPERIMENTS / f"round{rnd.number}.json").read_text())["summary"]
-        assert rounds.table(rnd, summary, selection) in readme
+        assert rounds.table(rnd, summary, selection) in page
         assert all(len(rounds._steps(rnd.logs[t])) == rnd.steps for t in rounds.TRACKERS)  # the whole schedule
         for t in rounds.TRACKERS:  # the round's candidates started from the file its plan names
             assert rounds.start_sha256(rnd, t)
@@ -248,7 +248,7 @@ def test_online_update_settings_follow_the_heldout_selection(tool):
         assert redone["selected"] == entry["selected"] and redone["candidates"] == entry["candidates"]
         chosen = update.CANDIDATES[tracker][entry["selected"]]
         assert all(getattr(defaults[tracker], k) == v for k, v in chosen.items()), f"{tracker} defaults"
-    assert update.table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+    assert update.table(data) in (WEIGHTS_DIR.parents[1] / "docs" / "experiments.md").read_text()
 
 
 def test_update_contrast_follows_from_its_runs(tool):
@@ -267,7 +267,7 @@ def test_update_contrast_follows_from_its_runs(tool):
         d = paired_bootstrap(per["reference"], per["first-frame"])
         assert c["update_worth"] == {"mean": d.mean, "low": d.low, "high": d.high, "p_positive": d.p_a_better}
         assert (c["train_split"] == "train-kept") == (name == "dimp-kept")
-    assert update.contrast_table(data) in (WEIGHTS_DIR.parents[1] / "README.md").read_text()
+    assert update.contrast_table(data) in (WEIGHTS_DIR.parents[1] / "docs" / "experiments.md").read_text()
 
 
 def test_round_start_check_fails_on_another_file(tool, monkeypatch):
@@ -350,6 +350,7 @@ def test_train_frames_probe_summary_differences_follow_from_its_means():
                 continue
             mean, low, high = row[f"{name}_vs_3"]
             assert mean == pytest.approx(row[name] - rows[3][name]) and low <= mean <= high
-    # what README and notebook 02 say of it: most of the gain by 3 frames, and 30 steps worse than 5 on test frames
+    # what docs/experiments.md and notebook 02 say of it: most of the gain by 3 frames, 30 steps worse than 5 on
+    # the test frames
     assert rows[1]["clf_final"] - rows[3]["clf_final"] > 3 * (rows[3]["clf_final"] - rows[16]["clf_final"]) > 0
     assert all(rows[k]["clf_deep"] > rows[k]["clf_final"] for k in (1, 2, 3, 5, 8, 16))

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "results" / "synth-test"))
     parser.add_argument("--readme", default=str(ROOT / "README.md"))
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default: %(default)s, as the README's other accuracy tables; ATOM's boxes "
+                        help="torch threads (default: %(default)s, as the other accuracy tables; ATOM's boxes "
                         "depend on it)")
     args = parser.parse_args(argv)
     if not generator_available():

@@ -1,4 +1,4 @@
-"""Write the table of training runs behind the shipped weights into README.md.
+"""Write the table of training runs behind the shipped weights into docs/training.md.
 
 Usage (from the repository root)::
 
@@ -8,7 +8,7 @@ Reads each ``data/weights/<tracker>.safetensors`` (its metadata: preset, steps, 
 run's log ``data/weights/<tracker>.log.jsonl`` (copied from ``results/train/<tracker>-<preset>/log.jsonl``
 by the run that produced the weights), plus earlier runs kept as ``data/runs/<name>.meta.json`` (the weights'
 metadata) and ``data/runs/<name>.log.jsonl``, and replaces the text between ``<!-- train-table:start -->`` and
-``<!-- train-table:end -->`` in README.md.
+``<!-- train-table:end -->`` in docs/training.md.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def table() -> str:
 
 
 def main() -> int:
-    write_section("train-table", table())
-    print("updated the training table in README.md")
+    page = write_section("train-table", table())
+    print(f"updated the training table in {page}")
     return 0
 
 

@@ -12,7 +12,7 @@ back with ``tools/ship_weights.py`` (in fp16 if the shipped file is) and copies 
 batches are bit-identical for a seed; a GPU's kernels round differently, so a rerun there matches the recorded
 losses closely, not exactly.
 
-A warm-started file (``init_weights``, e.g. round 3 of the README's training) records the metadata of the file it
+A warm-started file (``init_weights``, e.g. round 3 in docs/training.md) records the metadata of the file it
 started from; that file is reproduced first, the same way (and as it was shipped: heads only, fp16 if it was),
 into ``results/train/<tracker>-reproduced-parent``, and the run then starts from it.
 """

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python tools/select_on_val.py dimp gpu-1000=results/candidates/dimp-gpu-1000.safetensors \\
         gpu-2000=results/candidates/dimp-gpu-2000.safetensors
-    python tools/select_on_val.py --readme          # the README's selection table from experiments/selection.json
+    python tools/select_on_val.py --doc             # the selection table in docs/training.md, from the JSON
 
 Each candidate of a tracker is run over ``synth-val`` (24 sequences of the train photos drawn from their own random
 stream, see :mod:`dimp_core.data.synthetic`) into ``results/synth-val/results/<tracker>-<name>/`` (existing
@@ -36,7 +36,7 @@ def score_candidate(tracker: str, name: str, weights: Path, out: Path) -> dict[s
     from dimp_core.evaluation import evaluate, run_tracker
     from dimp_core.trackers import build_tracker
 
-    torch.set_num_threads(1)  # the boxes depend on the thread count; the README's accuracy tables use one
+    torch.set_num_threads(1)  # the boxes depend on the thread count; the accuracy tables in docs/ use one
     dataset = load_dataset("synth-val")
     label = f"{tracker}-{name}"
     run_tracker(build_tracker(tracker, device="cpu", weights=str(weights)), dataset, out, tracker_name=label)
@@ -91,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("candidates", nargs="*", metavar="NAME=WEIGHTS")
     parser.add_argument("--out", default=str(ROOT / "results" / "synth-val"))
     parser.add_argument("--json", default=str(ROOT / "experiments" / "selection.json"))
-    parser.add_argument("--readme", action="store_true", help="write the README's selection table and exit")
+    parser.add_argument("--doc", action="store_true", help="write the selection table in docs/ and exit")
     args = parser.parse_args(argv)
-    if args.readme:
-        write_section("selection-table", table(json.loads(Path(args.json).read_text())))
-        print("updated the selection table in README.md")
+    if args.doc:
+        page = write_section("selection-table", table(json.loads(Path(args.json).read_text())))
+        print(f"updated the selection table in {page}")
         return 0
     if not args.tracker or not args.candidates:
         parser.error("give a tracker and at least one NAME=WEIGHTS candidate")

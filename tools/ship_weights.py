@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="default: data/weights/<tracker>.safetensors")
     parser.add_argument("--half", action="store_true", help="store floating tensors as fp16")
     parser.add_argument("--hardware", default=None,
-                        help="what the run trained on, for the README (default: the run's own record)")
+                        help="what the run trained on, for the training table (default: the run's own record)")
     args = parser.parse_args(argv)
 
     from dimp_core import checkpoints

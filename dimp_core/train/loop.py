@@ -371,7 +371,7 @@ def _init_weights_meta(path: str) -> dict[str, Any]:
 
 
 def _hardware(dev: torch.device) -> str:
-    """What the run trained on, for the README's training table."""
+    """What the run trained on, for the training table (docs/training.md)."""
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)}, {os.cpu_count()} CPU cores"
     return f"CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
