@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:  # runnable as a script from a checkout that is no
 SCHEMA = "dimp-lab/fps/1"
 ANCHOR = "opencv-csrt"
 SECTIONS = {"cpu": "speed-table", "gpu": "gpu-speed-table"}  # docs/speed.md sections: <!-- NAME:start --> ... end
-PAPER_FPS = 57.0  # DiMP-18 on a GTX 1080 (maintainer, pytracking issue #231)
+PAPER_FPS = 57.0  # DiMP-18 on a GTX 1080 (a pytracking maintainer: https://github.com/visionml/pytracking/issues/231)
 
 
 @dataclass

@@ -240,7 +240,7 @@ def training_runs(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def git_commit(cwd: PathLike | None = None) -> str | None:
     """Return the current git commit (``git rev-parse HEAD``), or None outside a repository / without git.
 
-    ``DIMP_LAB_GIT_COMMIT`` overrides it, for copies of a checkout without ``.git`` (a lent GPU machine).
+    ``DIMP_LAB_GIT_COMMIT`` overrides it, for copies of a checkout without ``.git`` (e.g. on a remote GPU machine).
 
     Args:
         cwd: Directory to ask in; defaults to the directory of this package.

@@ -7,7 +7,7 @@
     python -m dimp_core.report --threads 1           # one OpenMP thread per kernel (a busy, shared CPU)
 
 Each notebook ``notebooks/NN_name.ipynb`` runs under papermill with the working directory ``notebooks/`` and
-three parameters (the notebook contract of issue 6): ``preset``, ``record_path`` = ``<out>/records/NN.json``
+three parameters (the notebook contract): ``preset``, ``record_path`` = ``<out>/records/NN.json``
 (the small JSON of values the notebook's test checks) and ``figures_dir`` = ``<repo>/figures``. The executed
 notebook goes to ``<out>/NN_name.ipynb``, its HTML rendering (nbconvert) to ``<out>/NN_name.html``. One line
 per notebook reports its name, seconds and outcome; a failing cell is named by its notebook, its position

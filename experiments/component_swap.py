@@ -31,7 +31,7 @@ the IoU-Net's weights move. The effects are paired differences over the sequence
 IoU-Net held fixed, the IoU-Net's with either classifier held fixed, the two trackers without updates, and what
 the online update adds to each. Reporting only: nothing is selected or shipped on it (decided before the runs).
 
-The last two cells (added in session 10, planned before their runs, reporting only as well) ask why ATOM's update
+The last two cells (added later, planned before their runs, reporting only as well) ask why ATOM's update
 gains more than DiMP's: its schedule or its learner? An update has a schedule (the sample memory's size and how
 often the filter is optimised: DiMP 50 samples and every 20th frame, ATOM 250 and every 10th) and a learner (DiMP 2
 steepest-descent steps of the learned loss per update, 1 after a hard negative; ATOM one Gauss-Newton linearisation

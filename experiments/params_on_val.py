@@ -15,7 +15,7 @@ shipped, nothing invented here:
 - ``window``: the cosine window of the VOT variants (``window_output`` with ``perform_hn_without_windowing``, see
   :mod:`dimp_core.trackers.localization`), a motion prior against look-alike distractors; for both trackers.
 
-Session 10 added two ``dimp`` candidates that no official file ships, planned (and committed) before their runs.
+Two more ``dimp`` candidates are not from any official file; they were planned (and committed) before their runs.
 The update-schedule swap of ``experiments/component_swap.py`` found that the learner, not the schedule, separates DiMP's
 update from ATOM's, and a diagnostic on three synth-val sequences (``val_000``, ``val_005``, ``val_015``; 83
 updates; the learned objective on the sample memory at each update, from the filter before it) showed the

@@ -15,9 +15,9 @@ only after that choice.
 
 - round 3 (CPU): 500 steps x 16 on 480 new sequences x 80 frames, learning rates 0.2 x the ``gpu`` preset's, x 0.2
   at 60 %.
-- round 4 (CPU): 400 steps x 16 (what fit a session) on 800 new sequences x 48 frames (the same frames on disk,
+- round 4 (CPU): 400 steps x 16 (what fit the CPU time) on 800 new sequences x 48 frames (the same frames on disk,
   1.7 x the sequences: round 3's losses showed DiMP's predictor fitting its pool), round 3's rates.
-- round 5 (the lent H200, both runs in one call of ``tools/gpu_train.sh``): 2400 steps x 16 on 2000 new sequences
+- round 5 (an H200, both runs in one call of ``tools/gpu_train.sh``): 2400 steps x 16 on 2000 new sequences
   x 32 frames, round 3's rates.
 - round 6 (the same machine, the next call): round 5's schedule again from round 5's outputs, 2000 more sequences.
   ``train 6`` needs round 5's candidates in ``results/candidates/``.

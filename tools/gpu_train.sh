@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared run for a lent GPU machine (16 CPU cores, one H100/H200), from the repository root:
+# One prepared run for a GPU machine (16 CPU cores, one H100/H200), from the repository root:
 #   trains dimp, atom and siamfc (the `gpu` preset) and the ablation variants of experiments/ablations.py at the same
 #   time on the one GPU, scores each on synth-test, checks fp16 weights, and leaves in $OUT: the heads-only
 #   weights of dimp, atom, siamfc (tools/ship_weights.py), experiments/ablations.json and a tarball of every log.

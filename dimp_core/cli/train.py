@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "DistributedDataParallel (one process per GPU, or gloo processes on CPU).")
     p.add_argument("--tracker", choices=("dimp", "atom", "siamfc"), default="dimp")
     p.add_argument("--preset", choices=("smoke", "cpu", "gpu"), default="smoke",
-                   help="smoke: under a minute (tests); cpu: <= 60 min on 2 cores; gpu: the lent GPU machine")
+                   help="smoke: under a minute (tests); cpu: <= 60 min on 2 cores; gpu: a GPU machine")
     p.add_argument("--out", help="output folder (default results/train/<tracker>-<preset>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="checkpoint.safetensors written by an interrupted run")

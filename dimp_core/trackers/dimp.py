@@ -18,7 +18,7 @@ Deviations from pytracking, each for consistency or robustness (not visible in a
   path, so a target that shrinks to a few pixels or leaves the view cannot make the crop degenerate.
 - Randomness (augmentation shifts, dropout, jittered boxes) comes from a seeded ``torch.Generator``.
 
-Speed (issue 7; measured by ``dimp profile`` and ``benchmarks/fps.py``). Every stage of a frame is wrapped in
+Speed (measured by ``dimp profile`` and ``benchmarks/fps.py``). Every stage of a frame is wrapped in
 ``stage(name)`` (:mod:`dimp_core.profiling.timer`, a no-op unless profiling). The knobs are fields of
 :class:`DiMPParams`. On by default, because they change the results only by float rounding (boxes agree to
 ~1e-4 px with the reference-faithful path): ``torch.inference_mode``, BatchNorm folded into the convolutions

@@ -11,8 +11,9 @@ from nbbuild import write
 CELLS: list[tuple[str, str]] = [
     ("md", r"""# 05 · Where the frames per second go: profiling DiMP on CPU and GPU
 
-DiMP's paper reports real-time speed; the maintainer puts DiMP-18 at **57 FPS on a GTX 1080** (pytracking issue
-#231), while users measure under 20 FPS on a P100, with patch sampling, the backbone and the IoU-Net
+DiMP's paper reports real-time speed; the maintainer puts DiMP-18 at **57 FPS on a GTX 1080** (pytracking's
+[issue tracker](https://github.com/visionml/pytracking/issues/231)), while users measure under 20 FPS on a
+P100, with patch sampling, the backbone and the IoU-Net
 refinement each taking 15-25 ms. This notebook measures where the milliseconds of one frame go, live on this
 machine's CPU and from recorded GPU runs, and what the speed knobs buy at what accuracy.
 
