@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# the real images and videos that ship in Debian packages (data/SOURCES.md), unpacked, not installed
+	$(BIN)/python -m dimp_core.data.real --fetch || echo "warning: Debian sources not unpacked; real-val needs them"
 	touch $(STAMP)
 
 install: $(STAMP)

