@@ -64,8 +64,9 @@ def _tracked_text_files() -> list[Path]:
     return files
 
 
-def test_no_file_speaks_of_work_sessions_or_internal_issue_numbers():
-    allowed = re.compile(r"jupyter|kernel|http|papermill|requests|inferencesession", re.I)
+def test_no_file_speaks_of_work_periods_or_internal_issue_numbers():
+    word = re.compile(r"\bses" r"sions?\b", re.I)  # spelt in two pieces, so that this file passes its own search
+    allowed = re.compile(r"jupyter|kernel|http|papermill|requests", re.I)
     found = []
     for path in _tracked_text_files():
         try:
@@ -73,7 +74,7 @@ def test_no_file_speaks_of_work_sessions_or_internal_issue_numbers():
         except (UnicodeDecodeError, OSError):
             continue
         for number, line in enumerate(lines, 1):
-            if (re.search(r"\bsessions?\b", line, re.I) and not allowed.search(line)) or \
+            if (word.search(line) and not allowed.search(line)) or \
                     re.search(r"\bissue \d", line, re.I):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert not found, "\n".join(found)
