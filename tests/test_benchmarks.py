@@ -268,7 +268,7 @@ def test_load_dataset_synth_test_uses_the_generator(tmp_path, monkeypatch):
 
 
 def test_load_dataset_errors(tmp_path):
-    known = "known: synth-test, synth-val, synth-val-heldout, otb, lasot, got10k, trackingnet"
+    known = "known: real-val, synth-test, synth-val, synth-val-heldout, otb, lasot, got10k, trackingnet"
     with pytest.raises(ValueError, match=f"unknown dataset 'otb100'; {known}"):
         load_dataset("otb100")
     with pytest.raises(ValueError, match="unknown dataset kind 'vot'"):

@@ -60,7 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trackers", default="opencv-kcf,opencv-csrt",
                    help="comma-separated tracker names (default: %(default)s)")
     p.add_argument("--dataset", default="synth-test",
-                   help="synth-test, synth-val, synth-val-heldout, otb:PATH, lasot:PATH, got10k:PATH[:val|test|train], "
+                   help="real-val (real video and photographs), synth-test, synth-val, synth-val-heldout, otb:PATH, "
+                   "lasot:PATH, got10k:PATH[:val|test|train], "
                    "trackingnet:PATH[:TEST|TRAIN_n], or a benchmark folder PATH (default: %(default)s)")
     p.add_argument("--out", required=True, help="output folder, e.g. results/synth-test")
     p.add_argument("--weights", default=None,

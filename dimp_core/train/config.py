@@ -38,6 +38,9 @@ class TrainConfig:
     pool_frames: int = 60
     pool_image_size: tuple[int, int] = (480, 360)
     train_split: str = "train"  # "train-kept": without the held-out photos (dimp_core.data.synthetic), pools too
+    # real sequences (virtual camera over the real train photographs, dimp_core.train.pool.make_real_pool) added
+    # to the synthetic pool; the mix is recorded in the weights' metadata (config) like every other option
+    real_sequences: int = 0
     # warm start: a weights file of this network to start from (fresh optimiser, step 0); "" = the usual
     # initialisation. The run's weights then record the file's hash and metadata (``init_weights_meta``).
     init_weights: str = ""

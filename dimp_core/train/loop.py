@@ -1,4 +1,4 @@
-"""Offline training: one explicit loop for DiMP, ATOM and SiamFC on the synthetic train split.
+"""Offline training: one explicit loop for DiMP, ATOM and SiamFC on the synthetic train split and real photos.
 
 sample frames -> process (crops, labels, proposals) -> forward -> loss -> backward -> Adam step, with a JSON
 lines log of every loss term, periodic validation AUC (the tracker itself on held-out synthetic sequences),
@@ -33,7 +33,7 @@ from dimp_core.nets import build_network
 from dimp_core.nets.dimpnet import normalize_image
 from dimp_core.train import losses
 from dimp_core.train.config import TrainConfig
-from dimp_core.train.pool import PoolSequence, make_pool
+from dimp_core.train.pool import PoolSequence, make_pool, make_real_pool
 from dimp_core.train.processing import Example, ProcessingParams, collate, crop_frame, make_example
 from dimp_core.train.sampler import NoExample, sample_causal, sample_interval
 
@@ -47,7 +47,9 @@ def training_pools(config: TrainConfig, progress: bool) -> tuple[list[PoolSequen
     cache = config.pool_cache or None
     common = {"image_size": config.pool_image_size, "seed": config.seed, "workers": config.num_workers,
               "cache": cache, "progress": progress, "split": config.train_split}
-    return (make_pool("train", config.pool_sequences, config.pool_frames, **common),
+    real = make_real_pool(config.real_sequences, config.pool_frames, config.pool_image_size, seed=config.seed,
+                          workers=config.num_workers, progress=progress)
+    return (make_pool("train", config.pool_sequences, config.pool_frames, **common) + real,
             make_pool("val", config.val_sequences, config.val_frames, **common))
 
 
