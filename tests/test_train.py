@@ -232,3 +232,25 @@ def test_smoke_preset_end_to_end_loss_falls(tmp_path):
     seq = make_sequence(7, "train", num_frames=6, image_size=(240, 180))
     tracker.init(seq.frames[0], seq.boxes[0])
     assert all(np.isfinite(tracker.update(f)).all() for f in seq.frames[1:])
+
+
+def test_smoke_preset_on_a_mixed_real_and_synthetic_pool(tmp_path, monkeypatch):
+    """Real photo sequences join the synthetic pool; the smoke run's loss falls and the mix is in the metadata.
+
+    The real entries are limited to the photographs that ship in PyPI packages (scikit-image, scikit-learn), so
+    the test needs no Debian package."""
+    from dimp_core import checkpoints
+    from dimp_core.data.real_sources import SOURCES
+    from dimp_core.train import pool
+
+    entries = [e for e in pool.real_train_entries() if SOURCES[e["source"]].registry == "pypi"]
+    assert len(entries) >= 3
+    monkeypatch.setattr(pool, "real_train_entries", lambda: entries)
+    real = pool.make_real_pool(3, 8, (240, 180), seed=0, progress=False)
+    assert [s.frames.shape for s in real] == [(8, 180, 240, 3)] * 3
+    assert all(((s.boxes[:, 2:] > 4) & s.visible[:, None]).all() for s in real)
+    config = preset("dimp", "smoke", real_sequences=2)
+    weights = train(config, tmp_path, progress=False)
+    totals = [e["total"] for e in _log(tmp_path) if "total" in e]
+    assert np.mean(totals[-3:]) < 0.7 * np.mean(totals[:3])
+    assert checkpoints.load_checkpoint_info(weights)["config"]["real_sequences"] == 2
