@@ -11,7 +11,8 @@ repeatable procedures:
   linear interpolation in between (:func:`interpolate_keyframes`); frames in ``absent`` are fully hidden.
 - **video, face detector**: OpenCV's frontal-face Haar cascade on every frame, the detection nearest to
   the previous box kept, misses interpolated, a 5-frame running median (:func:`track_faces`).
-- **photo**: a virtual camera pans and zooms over a photograph around a real object whose box is known
+- **photo**: a virtual camera pans, zooms and turns (anisotropic zoom, as foreshortening) over a photograph
+  around a real object whose box is known
   (hand-read, or one of the face boxes that ship with the Solvay photograph); the box follows exactly from
   the camera (:func:`camera_path`, :func:`render_photo_sequence`).
 
@@ -38,7 +39,7 @@ __all__ = ["MANIFEST", "VERSION", "CameraSpec", "load_manifest", "interpolate_ke
            "real_root", "ensure_real_benchmark"]
 
 MANIFEST = Path(__file__).resolve().parents[2] / "data" / "real" / "manifest.json"
-VERSION = 1  # bump when the procedures below change the files they write
+VERSION = 2  # bump when the procedures below change the files they write
 JPEG_QUALITY = 95
 
 
@@ -51,6 +52,8 @@ class CameraSpec:
         num_frames: sequence length. size: frame (width, height).
         travel: how far the object's centre wanders from the frame centre, as a fraction of the frame.
         zoom_range: the zoom varies by a factor ``exp(+-zoom_range)``. gain: brightness varies by ``1 +- gain``.
+        stretch_range: the horizontal and vertical zooms differ by a factor up to ``exp(+-2 stretch_range)``,
+            as the foreshortening of a camera that turns: the object's aspect ratio changes, as real ones do.
     """
 
     seed: int
@@ -60,6 +63,7 @@ class CameraSpec:
     travel: float = 0.3
     zoom_range: float = 0.35
     gain: float = 0.2
+    stretch_range: float = 0.15
 
 
 def load_manifest(path: Path = MANIFEST) -> list[dict]:
@@ -145,8 +149,9 @@ def solvay_faces() -> list[list[float]]:
 
 
 def camera_path(spec: CameraSpec) -> np.ndarray:
-    """(N, 4) per-frame (u, v, zoom, gain): where the object's centre sits in the frame (pixels), the zoom
-    and the brightness gain. Smooth: each is a sum of two sinusoids with seeded frequencies and phases."""
+    """(N, 5) per-frame (u, v, zoom_x, zoom_y, gain): where the object's centre sits in the frame (pixels), the
+    horizontal and vertical zoom and the brightness gain. Smooth: sums of two sinusoids with seeded frequencies
+    and phases."""
     rng = np.random.default_rng(spec.seed)
     t = np.linspace(0.0, 1.0, spec.num_frames)
     w, h = spec.size
@@ -162,7 +167,8 @@ def camera_path(spec: CameraSpec) -> np.ndarray:
     v = h / 2 + wave(spec.travel * h)
     zoom = spec.zoom * np.exp(wave(spec.zoom_range))
     gain = 1.0 + wave(spec.gain)
-    return np.stack([u, v, zoom, gain], axis=1)
+    stretch = np.exp(wave(spec.stretch_range))
+    return np.stack([u, v, zoom * stretch, zoom / stretch, gain], axis=1)
 
 
 def render_photo_sequence(photo: np.ndarray, box: list[float], spec: CameraSpec) -> tuple[list[np.ndarray], np.ndarray]:
@@ -175,16 +181,16 @@ def render_photo_sequence(photo: np.ndarray, box: list[float], spec: CameraSpec)
     bx, by, bw, bh = (float(v) for v in box)
     centre = np.array([bx + bw / 2, by + bh / 2])
     frames, boxes = [], []
-    for u, v, zoom, gain in camera_path(spec):
-        zoom = max(zoom, fw / pw, fh / ph)  # the window never exceeds the photograph
+    for u, v, zx, zy, gain in camera_path(spec):
+        zx, zy = max(zx, fw / pw), max(zy, fh / ph)  # the window never exceeds the photograph
         # photo coordinates of the frame's top-left corner, clamped so the window stays inside the photo
-        x0 = np.clip(centre[0] - u / zoom, 0.0, pw - fw / zoom)
-        y0 = np.clip(centre[1] - v / zoom, 0.0, ph - fh / zoom)
-        affine = np.array([[zoom, 0.0, -zoom * x0], [0.0, zoom, -zoom * y0]])
-        frame = cv2.warpAffine(photo, affine, (fw, fh), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR,
+        x0 = np.clip(centre[0] - u / zx, 0.0, pw - fw / zx)
+        y0 = np.clip(centre[1] - v / zy, 0.0, ph - fh / zy)
+        affine = np.array([[zx, 0.0, -zx * x0], [0.0, zy, -zy * y0]])
+        frame = cv2.warpAffine(photo, affine, (fw, fh), flags=cv2.INTER_AREA if min(zx, zy) < 1 else cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
         frames.append(np.clip(frame.astype(np.float32) * gain, 0, 255).astype(np.uint8))
-        boxes.append([zoom * (bx - x0), zoom * (by - y0), zoom * bw, zoom * bh])
+        boxes.append([zx * (bx - x0), zy * (by - y0), zx * bw, zy * bh])
     return frames, np.asarray(boxes)
 
 
