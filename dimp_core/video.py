@@ -14,13 +14,14 @@ Folders are read in natural order (``frame2.jpg`` before ``frame10.jpg``). A sou
 (a camera cannot be rewound); use it as a context manager or call ``close()``.
 
 :class:`VideoWriter` writes an mp4 (OpenCV's 'mp4v' codec) with the box, the flag and the score drawn on
-each frame.
+each frame, one frame at a time (a camera never ends). :func:`write_annotated_video` writes a clip held in
+memory with the boxes of several trackers and the ground truth, each tracker in its own colour.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ DEFAULT_FPS = 30.0  # for image folders and writers whose source does not know i
 # BGR colours of the box for each flag (the writer draws on BGR frames)
 FLAG_COLORS = {"normal": (0, 200, 0), "uncertain": (0, 220, 255), "hard_negative": (0, 140, 255),
                "not_found": (0, 0, 255)}
+# BGR colours of the trackers in write_annotated_video, in order (red, blue, orange, purple: the figures' colours)
+TRACK_COLORS = ((40, 39, 214), (180, 119, 31), (14, 127, 255), (189, 103, 148))
+GT_BGR = (44, 160, 44)  # ground truth: green, as in the figures
 
 
 def natural_key(name: str) -> list[Any]:
@@ -221,3 +225,74 @@ class VideoWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _label(bgr: np.ndarray, text: str, origin: tuple[int, int], color: tuple[int, int, int], scale: float) -> None:
+    """``text`` at ``origin`` (bottom-left) in ``color`` over a black outline, readable on any background."""
+    thickness = max(1, round(scale * 2))
+    cv2.putText(bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(bgr, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
+
+
+def draw_tracks(frame: np.ndarray, boxes: Mapping[str, np.ndarray], captions: Mapping[str, str] | None = None,
+                gt: np.ndarray | None = None, title: str | None = None) -> np.ndarray:
+    """A BGR copy of RGB ``frame`` with each tracker's box (x, y, w, h) in its colour of :data:`TRACK_COLORS`,
+    the ground-truth box ``gt`` in thin green, and per tracker a line ``name caption`` at the top left."""
+    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    height, width = bgr.shape[:2]
+    scale = max(0.35, min(0.8, width / 900))
+    step = round(28 * scale) + 4
+    if gt is not None:
+        x, y, w, h = (float(v) for v in gt)
+        cv2.rectangle(bgr, (round(x), round(y)), (round(x + w), round(y + h)), GT_BGR, 1)
+    for k, (name, box) in enumerate(boxes.items()):
+        color = TRACK_COLORS[k % len(TRACK_COLORS)]
+        x, y, w, h = (float(v) for v in box)
+        cv2.rectangle(bgr, (round(x), round(y)), (round(x + w), round(y + h)), color, 2)
+        text = f"{name} {captions[name]}" if captions and captions.get(name) else name
+        _label(bgr, text, (5, step * (k + 1)), color, scale)
+    if gt is not None:
+        _label(bgr, "ground truth", (5, step * (len(boxes) + 1)), GT_BGR, scale)
+    if title:
+        _label(bgr, title, (5, height - 6), (255, 255, 255), scale)
+    return bgr
+
+
+def write_annotated_video(path: str | Path, frames: Sequence[np.ndarray], boxes: Mapping[str, np.ndarray],
+                          captions: Mapping[str, Sequence[str]] | None = None, gt: np.ndarray | None = None,
+                          visible: np.ndarray | None = None, fps: float | None = None) -> Path:
+    """Write RGB ``frames`` as an mp4 ('mp4v') with the boxes of every tracker and the ground truth drawn.
+
+    Args:
+        boxes: tracker name -> (N, 4) boxes (x, y, w, h), one per frame.
+        captions: tracker name -> N short texts shown after its name (e.g. score and flag).
+        gt: (N, 4) ground-truth boxes; not drawn on frames where ``visible`` is False (the target is hidden).
+        fps: frame rate (default :data:`DEFAULT_FPS`).
+
+    Returns the path. ValueError when the lengths disagree or OpenCV cannot write the file.
+    """
+    n = len(frames)
+    if n == 0:
+        raise ValueError("no frames to write")
+    lengths = {name: len(b) for name, b in boxes.items()}
+    lengths |= {f"captions[{name}]": len(c) for name, c in (captions or {}).items()}
+    if gt is not None:
+        lengths["gt"] = len(gt)
+    if any(length != n for length in lengths.values()):
+        raise ValueError(f"{n} frames but lengths {lengths}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or DEFAULT_FPS, size)
+    if not writer.isOpened():
+        raise ValueError(f"cannot write video {path} (OpenCV has no 'mp4v' encoder for it)")
+    try:
+        for i, frame in enumerate(frames):
+            shown = gt is not None and (visible is None or bool(visible[i]))
+            title = f"frame {i}" + ("" if gt is None or shown else " (target hidden)")
+            bgr = draw_tracks(frame, {name: b[i] for name, b in boxes.items()},
+                              {name: c[i] for name, c in (captions or {}).items()}, gt[i] if shown else None, title)
+            writer.write(bgr if (bgr.shape[1], bgr.shape[0]) == size else cv2.resize(bgr, size))
+    finally:
+        writer.release()
+    return path

@@ -214,6 +214,30 @@ def test_track_frames_keeps_every_frames_info():
         vf.track_frames(_ScriptedTracker(), [], np.zeros(4))
 
 
+def test_runs_side_by_side_figures_and_video(tmp_path):
+    import cv2
+
+    frames = [np.full((120, 160, 3), 90, np.uint8)] * 6
+    box = np.array([10.0, 20.0, 30.0, 40.0])
+    run, other = (vf.track_frames(_ScriptedTracker(), frames, box) for _ in range(2))
+    gt, visible = np.tile(box, (6, 1)), np.array([True, True, False, True, True, True])
+    fig = vf.plot_frames(frames, run, gt, indices=[1, 3], others={"CSRT": other})
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["ground truth", "DiMP", "CSRT"]
+    assert "CSRT (blue)" in fig.get_suptitle()
+    fig = vf.plot_confidence(run, gt, visible, others={"CSRT": other})
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels[0].startswith("DiMP (mean") and labels[1].startswith("CSRT (mean")
+    assert "visible" in fig.axes[1].get_title()
+    summary = vf.summarize(run, gt, visible)
+    assert "mean IoU" in summary and "the 5 frames with the target visible" in summary
+    path = vf.write_video(tmp_path / "v" / "runs.mp4", frames, run, gt, visible, fps=10, others={"CSRT": other})
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 6
+
+
 def test_score_map_extent_puts_the_centre_cell_on_the_patch_centre():
     frame = PatchFrame((100.0, 80.0), 2.0, 288)
     left, right, bottom, top = vf.score_map_extent(frame, (19, 19))

@@ -1,5 +1,8 @@
 """A tracking run kept frame by frame, and its figures: frames with boxes, score maps, confidence (notebook 01).
 
+Figures and the annotated video take one run (its box dashed red, its score maps) and optionally ``others``,
+more runs on the same frames (e.g. OpenCV CSRT beside DiMP) drawn in the colours of :data:`OTHER_COLORS`.
+
 The score map of a frame lives on the search patch: cell (i, j) of an H x W map looks at the image point
 ``frame.center + ((j - (W - 1) / 2), (i - (H - 1) / 2)) * cell`` with ``cell = frame.scale * patch_size / (W - 1)``
 image pixels (the trackers' own localisation convention), so it can be drawn over the image.
@@ -8,8 +11,9 @@ image pixels (the trackers' own localisation convention), so it can be drawn ove
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,6 +27,8 @@ from dimp_core.trackers.localization import LocalizationParams
 from dimp_core.viz.figures import GT_COLOR, PRED_COLOR
 
 FLAG_COLORS = {"normal": "#2ca02c", "uncertain": "#ff7f0e", "hard_negative": "#9467bd", "not_found": "#d62728"}
+# the boxes of further runs, and the colours' names for titles (video.TRACK_COLORS after red)
+OTHER_COLORS = {"#1f77b4": "blue", "#ff7f0e": "orange", "#9467bd": "purple"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,19 @@ def track_frames(tracker: Tracker, frames: Sequence[np.ndarray], init_box: np.nd
     return TrackingRun(np.array(boxes), np.array(scores), flags, maps, patch_frames, np.array(seconds))
 
 
+def summarize(run: TrackingRun, gt: np.ndarray | None = None, visible: np.ndarray | None = None) -> str:
+    """One line: frames, speed, mean IoU over the frames where the target is visible (with ``gt``), flags."""
+    text = f"{len(run)} frames, {(len(run) - 1) / max(run.seconds[1:].sum(), 1e-9):.1f} frames/s after the first"
+    if gt is not None:
+        seen = np.ones(len(run), bool) if visible is None else np.asarray(visible, dtype=bool)
+        text += f", mean IoU {run.iou(gt)[seen].mean():.3f}"
+        text += f" over the {int(seen.sum())} frames with the target visible" if not seen.all() else ""
+    counts: dict[str, int] = {}
+    for flag in run.flags[1:]:
+        counts[flag] = counts.get(flag, 0) + 1
+    return f"{text}; flags {counts}"
+
+
 def pick_frames(run: TrackingRun, num: int = 6) -> list[int]:
     """``num`` frames to show: evenly spread over 1..N-1, one of them the frame of lowest confidence."""
     n = len(run)
@@ -108,12 +127,16 @@ def draw_box(ax: Axes, box: np.ndarray, color: str, label: str | None = None, li
 
 
 def plot_frames(frames: Sequence[np.ndarray], run: TrackingRun, gt: np.ndarray | None = None,
-                indices: Sequence[int] | None = None, tracker_name: str = "DiMP") -> Figure:
-    """Top row: frames with the predicted (and ground-truth) box. Bottom row: the search region with the score
-    map drawn over it (peak = where the tracker believes the target is), titled with the max score and flag."""
+                indices: Sequence[int] | None = None, tracker_name: str = "DiMP",
+                others: Mapping[str, TrackingRun] | None = None) -> Figure:
+    """Top row: frames with the predicted (and ground-truth) box, and the boxes of the ``others`` runs. Bottom
+    row: the search region with ``run``'s score map drawn over it (peak = where the tracker believes the target
+    is), titled with the max score and flag."""
+    others = dict(others or {})
     indices = list(pick_frames(run) if indices is None else indices)
-    fig = Figure(figsize=(2.6 * len(indices) + 0.8, 5.4), layout="constrained")
-    axes = fig.subplots(2, len(indices), squeeze=False)
+    aspect = frames[indices[0]].shape[0] / frames[indices[0]].shape[1]  # the top row keeps the frames' shape
+    fig = Figure(figsize=(2.6 * len(indices) + 0.8, 2.6 * (aspect + 1) + 0.8), layout="constrained")
+    axes = fig.subplots(2, len(indices), squeeze=False, height_ratios=(aspect, 1))
     image = None
     for col, i in enumerate(indices):
         top, bottom = axes[0, col], axes[1, col]
@@ -123,6 +146,8 @@ def plot_frames(frames: Sequence[np.ndarray], run: TrackingRun, gt: np.ndarray |
                 draw_box(ax, gt[i], GT_COLOR, "ground truth")
             draw_box(ax, run.boxes[i], PRED_COLOR, tracker_name, "--")
             ax.set(xticks=[], yticks=[])
+        for (name, other), color in zip(others.items(), OTHER_COLORS, strict=False):
+            draw_box(top, other.boxes[i], color, name)
         top.set_title(f"frame {i}")
         smap, pframe = run.score_maps[i], run.patch_frames[i]
         if smap is None or pframe is None:
@@ -139,15 +164,22 @@ def plot_frames(frames: Sequence[np.ndarray], run: TrackingRun, gt: np.ndarray |
     axes[1, 0].set_ylabel("search region + scores")
     if image is not None:
         fig.colorbar(image, ax=list(axes[1]), fraction=0.02, pad=0.01, label="score")
-    boxes = "predicted (dashed red) vs ground-truth (green) boxes" if gt is not None else "predicted boxes (dashed red)"
-    fig.suptitle(f"{tracker_name}: {boxes}, and the score maps")
+    if others:
+        names = ", ".join(f"{name} ({color})" for name, color in zip(others, OTHER_COLORS.values(), strict=False))
+        gt_text = " vs ground truth (green)" if gt is not None else ""
+        fig.suptitle(f"{tracker_name} (dashed red) and {names}{gt_text}; {tracker_name}'s score maps below")
+    else:
+        boxes = ("predicted (dashed red) vs ground-truth (green) boxes" if gt is not None
+                 else "predicted boxes (dashed red)")
+        fig.suptitle(f"{tracker_name}: {boxes}, and the score maps")
     return fig
 
 
 def plot_confidence(run: TrackingRun, gt: np.ndarray | None = None, visible: np.ndarray | None = None,
                     not_found_threshold: float = LocalizationParams().target_not_found_threshold,
-                    tracker_name: str = "DiMP") -> Figure:
-    """Confidence (max score) over time, coloured by flag, with the not-found threshold; IoU below (with ``gt``)."""
+                    tracker_name: str = "DiMP", others: Mapping[str, TrackingRun] | None = None) -> Figure:
+    """Confidence (max score) over time, coloured by flag, with the not-found threshold; below (with ``gt``) the
+    IoU of ``run`` and of the ``others`` runs, each with its mean over the frames where the target is visible."""
     t = np.arange(len(run))
     fig = Figure(figsize=(10, 5.5 if gt is not None else 3.2), layout="constrained")
     axes = fig.subplots(2 if gt is not None else 1, 1, sharex=True, squeeze=False)[:, 0]
@@ -163,9 +195,13 @@ def plot_confidence(run: TrackingRun, gt: np.ndarray | None = None, visible: np.
     ax.legend(fontsize="small", ncol=5, loc="upper right")
     ax.grid(True, alpha=0.3)
     if gt is not None:
-        iou = run.iou(gt)
-        axes[1].plot(t, iou, color=PRED_COLOR, label=f"IoU with ground truth (mean {np.mean(iou):.2f})")
-        axes[1].set(ylabel="IoU", ylim=(0, 1.02), title="overlap with the ground truth")
+        seen = np.ones(len(run), bool) if visible is None else np.asarray(visible, dtype=bool)
+        runs = {tracker_name: run, **(others or {})}
+        for (name, each), color in zip(runs.items(), (PRED_COLOR, *OTHER_COLORS), strict=False):
+            iou = each.iou(gt)
+            axes[1].plot(t, iou, color=color, label=f"{name} (mean {np.mean(iou[seen]):.2f})")
+        where = " (means over the frames where it is visible)" if not seen.all() else ""
+        axes[1].set(ylabel="IoU", ylim=(0, 1.02), title=f"overlap with the ground truth{where}")
         axes[1].grid(True, alpha=0.3)
     for ax in axes:
         if visible is not None and not np.all(visible):
@@ -175,3 +211,17 @@ def plot_confidence(run: TrackingRun, gt: np.ndarray | None = None, visible: np.
         axes[1].legend(fontsize="small", loc="lower left")
     axes[-1].set_xlabel("frame")
     return fig
+
+
+def write_video(path: str | Path, frames: Sequence[np.ndarray], run: TrackingRun, gt: np.ndarray | None = None,
+                visible: np.ndarray | None = None, fps: float | None = None, tracker_name: str = "DiMP",
+                others: Mapping[str, TrackingRun] | None = None) -> Path:
+    """An annotated mp4 of ``run`` (and ``others``) over ``frames`` (:func:`dimp_core.video.write_annotated_video`):
+    each tracker's box in its figure colour, learned trackers captioned with their max score and flag."""
+    from dimp_core.video import write_annotated_video
+
+    runs = {tracker_name: run, **(others or {})}
+    captions = {name: ["first box" if flag == "init" else f"{score:.2f} {flag}" if smap is not None else ""
+                       for score, flag, smap in zip(r.scores, r.flags, r.score_maps, strict=True)]
+                for name, r in runs.items()}
+    return write_annotated_video(path, frames, {name: r.boxes for name, r in runs.items()}, captions, gt, visible, fps)
