@@ -95,6 +95,11 @@ def build_backbone(name: str, pretrained: bool = True) -> nn.Module:
     raise ValueError(f"unknown backbone {name!r}; choose from resnet18, resnet50, efficientnet_lite0")
 
 
+def _flat_frames(feat: dict[str, Tensor]) -> dict[str, Tensor]:
+    """(N, S, C, H, W) layers -> (N * S, C, H, W), frame-major as ``images.reshape(-1, ...)``; 4-D ones pass."""
+    return {k: v.reshape(-1, *v.shape[-3:]) if v.dim() == 5 else v for k, v in feat.items()}
+
+
 def _layers(backbone_feat: dict[str, Tensor], names: tuple[str, ...]) -> tuple[Tensor, ...]:
     return tuple(backbone_feat[n] for n in names)
 
@@ -152,6 +157,12 @@ class DiMPNet(nn.Module):
                              f"{tuple(train_imgs.shape)} and {tuple(test_imgs.shape)}")
         train_feat = self.extract_backbone_features(train_imgs.reshape(-1, *train_imgs.shape[-3:]))
         test_feat = self.extract_backbone_features(test_imgs.reshape(-1, *test_imgs.shape[-3:]))
+        return self.forward_features(train_feat, test_feat, train_bb, test_proposals)
+
+    def forward_features(self, train_feat: dict[str, Tensor], test_feat: dict[str, Tensor], train_bb: Tensor,
+                         test_proposals: Tensor) -> tuple[list[Tensor], Tensor]:
+        """:meth:`forward` from backbone features: each layer (N * S, C, H, W), frame-major, or (N, S, C, H, W)."""
+        train_feat, test_feat = _flat_frames(train_feat), _flat_frames(test_feat)
         cl = self.config.classification_layer
         scores = self.classifier(train_feat[cl], test_feat[cl], train_bb)
         iou_pred = self.bb_regressor(self.iou_features(train_feat), self.iou_features(test_feat), train_bb,
@@ -193,5 +204,11 @@ class ATOMNet(nn.Module):
                              f"{tuple(train_imgs.shape)} and {tuple(test_imgs.shape)}")
         train_feat = self.extract_backbone_features(train_imgs.reshape(-1, *train_imgs.shape[-3:]))
         test_feat = self.extract_backbone_features(test_imgs.reshape(-1, *test_imgs.shape[-3:]))
+        return self.forward_features(train_feat, test_feat, train_bb, test_proposals)
+
+    def forward_features(self, train_feat: dict[str, Tensor], test_feat: dict[str, Tensor], train_bb: Tensor,
+                         test_proposals: Tensor) -> Tensor:
+        """:meth:`forward` from backbone features (as :meth:`DiMPNet.forward_features`)."""
+        train_feat, test_feat = _flat_frames(train_feat), _flat_frames(test_feat)
         return self.bb_regressor(self.iou_features(train_feat), self.iou_features(test_feat), train_bb,
                                  test_proposals)

@@ -41,6 +41,9 @@ class TrainConfig:
     # real sequences (virtual camera over the real train photographs, dimp_core.train.pool.make_real_pool) added
     # to the synthetic pool; the mix is recorded in the weights' metadata (config) like every other option
     real_sequences: int = 0
+    # frozen-backbone training from cached features (dimp_core.train.feature_cache): crops per pool frame and
+    # jitter mode whose backbone features are computed once; 0 = crop and run the backbone at every step
+    feature_cache: int = 0
     # warm start: a weights file of this network to start from (fresh optimiser, step 0); "" = the usual
     # initialisation. The run's weights then record the file's hash and metadata (``init_weights_meta``).
     init_weights: str = ""

@@ -33,6 +33,7 @@ from dimp_core.nets import build_network
 from dimp_core.nets.dimpnet import normalize_image
 from dimp_core.train import losses
 from dimp_core.train.config import TrainConfig
+from dimp_core.train.feature_cache import CachedBatches, FeatureExample, build_cache
 from dimp_core.train.pool import PoolSequence, make_pool, make_real_pool
 from dimp_core.train.processing import Example, ProcessingParams, collate, crop_frame, make_example
 from dimp_core.train.sampler import NoExample, sample_causal, sample_interval
@@ -128,7 +129,23 @@ def batches(pool: list[PoolSequence], config: TrainConfig, rank: int, start: int
                                        multiprocessing_context="fork" if workers else None)
 
 
-def to_device(batch: Example | tuple[Tensor, Tensor], dev: torch.device) -> Example | tuple[Tensor, Tensor]:
+def cached_batches(net: nn.Module, pool: list[PoolSequence], config: TrainConfig, rank: int, start: int,
+                   progress: bool) -> torch.utils.data.DataLoader:
+    """Batches of steps ``start .. steps - 1`` from backbone features cached once (``config.feature_cache``
+    crops per frame and jitter mode; :mod:`dimp_core.train.feature_cache`)."""
+    if config.tracker == "siamfc" or config.lr_backbone:
+        raise ValueError("feature_cache needs a frozen backbone (lr_backbone = 0) and a DiMP or ATOM network")
+    params = ProcessingParams(output_size=config.image_sample_size)
+    cache = build_cache(net, pool, params, config.feature_cache, config.seed, progress=progress)
+    dataset = CachedBatches(cache, config.num_train, config.num_test, config.max_gap, config.batch_size,
+                            config.steps, config.seed, params, causal=config.tracker == "dimp", rank=rank)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start, config.steps))
+
+
+def to_device(batch: Example | FeatureExample | tuple[Tensor, Tensor],
+              dev: torch.device) -> Example | FeatureExample | tuple[Tensor, Tensor]:
+    if isinstance(batch, FeatureExample):
+        return batch.to(dev)
     if isinstance(batch, Example):
         return Example(**{k: v.to(dev, non_blocking=True) for k, v in vars(batch).items()})
     return batch[0].to(dev, non_blocking=True), batch[1].to(dev, non_blocking=True)
@@ -173,15 +190,21 @@ def set_train_mode(net: nn.Module, config: TrainConfig) -> None:
                 target.eval()
 
 
-def dimp_step(net: nn.Module, batch: Example) -> tuple[Tensor, dict[str, float]]:
-    scores, iou = net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
-                      batch.test_proposals)
+def _heads(net: nn.Module, batch: Example | FeatureExample) -> Any:
+    """The network's training output, from images or from cached backbone features."""
+    if isinstance(batch, FeatureExample):
+        return net.forward_features(batch.train_feat, batch.test_feat, batch.train_boxes, batch.test_proposals)
+    return net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
+               batch.test_proposals)
+
+
+def dimp_step(net: nn.Module, batch: Example | FeatureExample) -> tuple[Tensor, dict[str, float]]:
+    scores, iou = _heads(net, batch)
     return losses.dimp_loss(scores, batch.test_labels, iou, batch.proposal_iou)
 
 
-def atom_step(net: nn.Module, batch: Example) -> tuple[Tensor, dict[str, float]]:
-    iou = net(normalize_image(batch.train_images), normalize_image(batch.test_images), batch.train_boxes,
-              batch.test_proposals)
+def atom_step(net: nn.Module, batch: Example | FeatureExample) -> tuple[Tensor, dict[str, float]]:
+    iou = _heads(net, batch)
     loss = torch.nn.functional.mse_loss(iou, batch.proposal_iou)
     return loss, {"iou": float(loss.detach()), "total": float(loss.detach())}
 
@@ -304,7 +327,11 @@ def train(config: TrainConfig, out: str | Path, resume: str | Path | None = None
     log_path = out / "log.jsonl"
     t0 = time.perf_counter()
     val: dict[str, float] = {}
-    bar = tqdm(batches(pool, config, rank, start), desc=f"train {config.tracker}",
+    if config.feature_cache and world > 1:
+        raise ValueError("feature_cache runs in one process (the cached step bypasses DistributedDataParallel)")
+    loader = (cached_batches(net, pool, config, rank, start, progress and rank == 0) if config.feature_cache
+              else batches(pool, config, rank, start))
+    bar = tqdm(loader, desc=f"train {config.tracker}",
                disable=not progress or rank != 0, initial=start, total=config.steps)
     steps_done = start
     for step, batch in enumerate(bar, start=start):
