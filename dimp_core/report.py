@@ -13,6 +13,11 @@ notebook goes to ``<out>/NN_name.ipynb``, its HTML rendering (nbconvert) to ``<o
 per notebook reports its name, seconds and outcome; a failing cell is named by its notebook, its position
 in the notebook as committed, its first line of source and the exception, and the command exits with 1
 once every notebook has run.
+
+The kernel talks to papermill over local TCP sockets. Where jupyter_client and the kernel support it (the
+kernelspec's ``supported_encryption``, pyzmq built with CurveZMQ), the kernel manager provisions CurveZMQ keys
+(``KernelManager.transport_encryption = "auto"``), so the traffic is encrypted and the kernel has no reason to
+print its "running over TCP without encryption" warning; elsewhere the kernel runs, and warns, as before.
 """
 
 from __future__ import annotations
@@ -84,6 +89,19 @@ def _pick(only: list[str], expected: tuple[str, ...], found: dict[str, Path]) ->
 # --------------------------------------------------------------------------- running one notebook
 
 
+def kernel_config() -> Any:
+    """The traitlets configuration papermill's kernel manager gets: CurveZMQ transport encryption where this
+    jupyter_client has the setting and pyzmq has Curve (``auto`` keeps a plain-TCP kernel for a kernelspec that
+    does not declare support), else an empty configuration."""
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
+
+
 def failed_cell(executed: Any, source: Any) -> FailedCell | None:
     """The first cell of the executed notebook holding an error output, located in the committed notebook by its
     cell id (papermill adds an injected-parameters cell and error banners, which shift positions)."""
@@ -146,6 +164,7 @@ def run_notebook(path: str | Path, out_dir: str | Path, preset: str = "fast", fi
         papermill.execute_notebook(
             str(path), str(executed_path), kernel_name=KERNEL, cwd=str(path.parent), progress_bar=False,
             parameters={"preset": preset, "record_path": str(record_path), "figures_dir": str(figures)},
+            config=kernel_config(),
             **({"execution_timeout": timeout} if timeout is not None else {}))
     except Exception as err:  # noqa: BLE001 - any failure is reported with the notebook's name below
         error = err

@@ -62,6 +62,17 @@ def test_run_notebook_writes_executed_notebook_html_and_record(notebooks, tmp_pa
     assert html.lstrip().lower().startswith("<!doctype html") and "A tiny notebook" in html
 
 
+def test_the_kernel_runs_encrypted_and_prints_no_transport_warning(tmp_path, capfd):
+    config = report.kernel_config()
+    if not config:
+        pytest.skip("this jupyter_client or pyzmq cannot encrypt the kernel's transport")
+    assert config.KernelManager.transport_encryption == "auto"
+    nb = write_notebook(tmp_path / "01_quiet.ipynb", ["x = 1", PASSING])
+    report.run_notebook(nb, tmp_path / "reports", figures_dir=tmp_path / "figures")
+    captured = capfd.readouterr()  # the kernel process writes to this process's stdout and stderr
+    assert "without encryption" not in captured.err + captured.out
+
+
 def test_run_notebook_names_the_failing_cell(notebooks, tmp_path):
     with pytest.raises(report.NotebookError) as info:
         report.run_notebook(notebooks / "02_broken.ipynb", tmp_path / "reports", figures_dir=tmp_path / "figures")
