@@ -113,11 +113,13 @@ def test_fps_benchmark_writes_the_schema_and_the_docs_table(tmp_path, tiny_datas
 def test_gpu_suite_configurations_cover_the_knobs():
     fps = _fps_module()
     labels = {c.label for c in fps.gpu_configs()}
-    for knob in ("reference-faithful", "+inference_mode", "+channels_last", "+bf16", "+cuda_graphs", "fast",
+    for knob in ("reference-faithful", "+inference_mode", "+channels_last", "+bf16", "-cuda_graphs", "fast",
                  "refine per box"):
         assert any(knob in label and label.startswith("dimp18") for label in labels), knob
     assert {"dimp", "atom", "opencv-csrt"} <= labels
     assert all(c.weights == "random" for c in fps.gpu_configs() if c.tracker == "dimp18")
+    reference = next(c for c in fps.gpu_configs() if c.label == "dimp18 reference-faithful")
+    assert reference.params["cuda_graphs"] is False  # the reference-faithful path runs eagerly
 
 
 def test_docs_gpu_speed_table_is_generated_from_the_recorded_gpu_json():

@@ -9,7 +9,8 @@ CUDA graphs and ``torch.compile``. Each knob is a field of the tracker's paramet
   off, as CUDA-graph capture requires.
 - :class:`GraphedCall`: a function of fixed-shape tensors captured once in a CUDA graph; a call copies the new
   inputs into the captured buffers and replays the graph (one launch instead of hundreds). The outputs are
-  the graph's own buffers, overwritten by the next call.
+  the graph's own buffers, overwritten by the next call. :func:`cuda_graphs_supported` says whether a device
+  can capture at all (the trackers' ``cuda_graphs="auto"`` asks it).
 """
 
 from __future__ import annotations
@@ -25,9 +26,14 @@ from torch import Tensor, nn
 from dimp_core.nets.backbones import fold_batchnorm
 from dimp_core.profiling.timer import paused
 
-__all__ = ["AUTOCAST_DTYPES", "GraphedCall", "autocast", "inference_copy"]
+__all__ = ["AUTOCAST_DTYPES", "GraphedCall", "autocast", "cuda_graphs_supported", "inference_copy"]
 
 AUTOCAST_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cuda_graphs_supported(device: torch.device) -> bool:
+    """Whether CUDA-graph capture can be tried on ``device``: a CUDA device of a CUDA build of torch."""
+    return device.type == "cuda" and torch.cuda.is_available()
 
 
 def inference_copy(net: nn.Module, device: torch.device, fuse_batchnorm: bool, channels_last: bool,

@@ -23,15 +23,18 @@ Speed (measured by ``dimp profile`` and ``benchmarks/fps.py``). Every stage of a
 :class:`DiMPParams`. On by default, because they change the results only by float rounding (boxes agree to
 ~1e-4 px with the reference-faithful path): ``torch.inference_mode``, BatchNorm folded into the convolutions
 and channels-last weights (an inference copy of the network, :func:`~dimp_core.profiling.accel.inference_copy`),
-and the IoU refinement's gradient in closed form on one shared feature map. Off by default: ``autocast``
-(bf16/fp16), ``cuda_graphs`` (the backbone + heads and the 5-step refinement replayed as two CUDA graphs),
-``compile`` (``torch.compile`` of the backbone), and the accuracy-for-speed settings that :data:`PRESETS`
-``"fast"`` combines.
+and the IoU refinement's gradient in closed form for all boxes in one batched call per step. On CUDA,
+``cuda_graphs="auto"`` (the default) replays the backbone + heads and the refinement as two CUDA graphs (same
+kernels, so the same boxes): they are captured in ``init`` on the first frame, so the first updates are not
+slow, and where capture fails the tracker runs eagerly after a one-line warning (``graph_status`` says why).
+On the CPU that knob does nothing. Off by default: ``autocast`` (bf16/fp16), ``compile`` (``torch.compile``
+of the backbone), and the accuracy-for-speed settings that :data:`PRESETS` ``"fast"`` combines.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +60,7 @@ from dimp_core.trackers.target import (
 )
 
 log = logging.getLogger(__name__)
+_capture_warned = False  # the fallback message is printed once per process; graph_status keeps every reason
 
 
 @dataclass(frozen=True)
@@ -92,16 +96,19 @@ class DiMPParams:
     fuse_batchnorm: bool = True  # BatchNorm folded into the convolutions of an inference copy (rounding only)
     channels_last: bool = True  # NHWC weights and patches (oneDNN / cuDNN's preferred layout; rounding only)
     autocast: str = "none"  # "bf16" | "fp16": backbone and heads in half precision (changes results a little)
-    cuda_graphs: bool = False  # on CUDA: backbone + heads and the IoU refinement replayed as CUDA graphs
+    cuda_graphs: bool | str = "auto"  # on CUDA ("auto" or True): backbone + heads and refinement as CUDA graphs
     compile: bool = False  # torch.compile the backbone (the first frames then take seconds to minutes)
 
     def __post_init__(self) -> None:
         if self.autocast not in accel.AUTOCAST_DTYPES:
             raise ValueError(f"autocast must be one of {', '.join(accel.AUTOCAST_DTYPES)}, got {self.autocast!r}")
+        if not (self.cuda_graphs is True or self.cuda_graphs is False or self.cuda_graphs == "auto"):
+            raise ValueError(f"cuda_graphs must be True, False or 'auto', got {self.cuda_graphs!r}")
 
 
 # Named parameter sets: build_tracker("dimp", **PRESETS["fast"]). "reference" is the paper's tracker, "fast"
-# trades a little accuracy for speed (fewer augmentations, refinement steps and boxes, bf16, CUDA graphs).
+# trades a little accuracy for speed (fewer augmentations, refinement steps and boxes, bf16); both replay CUDA
+# graphs on a GPU, as the defaults do.
 PRESETS: dict[str, dict[str, Any]] = {
     "reference": {},
     "fast": {
@@ -109,7 +116,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "net_opt_iter": 5,
         "refinement": RefinementParams(box_refinement_iter=3, num_init_random_boxes=5),
         "autocast": "bf16",
-        "cuda_graphs": True,
     },
 }
 
@@ -135,7 +141,7 @@ class DiMPTracker(Tracker):
         super().__init__()
         self.params, self.device, self.name = params, torch.device(device), name
         self.net = accel.inference_copy(net, self.device, params.fuse_batchnorm, params.channels_last, params.compile)
-        self.use_graphs = params.cuda_graphs and self.device.type == "cuda"
+        self.use_graphs = params.cuda_graphs is not False and accel.cuda_graphs_supported(self.device)
         self.graph_status = "off" if not self.use_graphs else "pending"
         self._graphs: dict[str, accel.GraphedCall] = {}
         self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).reshape(1, 3, 1, 1)
@@ -180,7 +186,8 @@ class DiMPTracker(Tracker):
         return (x, *iou_feat) if iou_feat is not None else (x,)
 
     def _capture(self, key: str, fn: Any, example: list[Tensor]) -> bool:
-        """Capture ``fn`` as CUDA graph ``key`` once; on failure fall back to eager (logged, ``graph_status``)."""
+        """Capture ``fn`` as CUDA graph ``key`` once; on failure fall back to eager (one warning, ``graph_status``)."""
+        global _capture_warned
         if key in self._graphs:
             return True
         if not self.use_graphs:
@@ -190,31 +197,38 @@ class DiMPTracker(Tracker):
             self.graph_status = "on"
             return True
         except Exception as err:  # noqa: BLE001 - any capture problem means: run eagerly
-            log.warning("%s: CUDA graph capture of %r failed (%r); running eagerly", self.name, key, err)
+            message = f"{self.name}: CUDA graph capture of {key!r} failed ({err!r}); running eagerly"
+            if not _capture_warned:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                _capture_warned = True
+            log.info(message)
             self.use_graphs, self.graph_status = False, f"failed: {err!r}"[:300]
             self._graphs.clear()
             return False
 
+    def _graph_refine(self, boxes: Tensor) -> tuple[Tensor, Tensor]:
+        """The refinement the ``refine`` graph captures: it reads the frame graph's (fixed) output buffers."""
+        return optimize_boxes(self.net.bb_regressor, self._static_modulation, self._graphs["frame"].outputs[1:],
+                              boxes, self.params.refinement)
+
+    def _warm_up_graphs(self, patch: Tensor, box: Tensor) -> None:
+        """Capture both graphs on the first frame's identity patch (1, 3, S, S) and its (1, 4) box, so that the
+        first updates replay them instead of paying for the capture. No random number is drawn."""
+        if not self._capture("frame", self._graph_frame, [self._prepare(patch)]):
+            return
+        if self.params.use_iou_net:
+            num_boxes = 1 + max(self.params.refinement.num_init_random_boxes, 0)  # what jittered_boxes returns
+            self._capture("refine", self._graph_refine, [box.reshape(1, 4).expand(num_boxes, 4)])
+
     def _optimize(self, iou_feat: tuple[Tensor, Tensor]) -> Any:
-        """The box optimiser of this frame: (P, 4) boxes -> refined boxes and IoU."""
-        p = self.params
+        """The box optimiser of this frame: (P, 4) boxes -> refined boxes and IoU (replayed when captured)."""
+        if self.use_graphs and "refine" in self._graphs:  # captured in init (_warm_up_graphs)
+            return self._graphs["refine"]
 
         def eager(boxes: Tensor) -> tuple[Tensor, Tensor]:
-            return optimize_boxes(self.net.bb_regressor, self.modulation, iou_feat, boxes, p.refinement)
+            return optimize_boxes(self.net.bb_regressor, self.modulation, iou_feat, boxes, self.params.refinement)
 
-        if not self.use_graphs:
-            return eager
-
-        def graphed(boxes: Tensor) -> tuple[Tensor, Tensor]:
-            def fn(b: Tensor) -> tuple[Tensor, Tensor]:  # reads the frame graph's (fixed) output buffers
-                return optimize_boxes(self.net.bb_regressor, self._static_modulation, self._graphs["frame"].outputs[1:],
-                                      b, p.refinement)
-
-            if self._capture("refine", fn, [boxes]):
-                return self._graphs["refine"](boxes)
-            return eager(boxes)
-
-        return graphed if "frame" in self._graphs else eager
+        return eager
 
     # ------------------------------------------------------------------- first frame
 
@@ -253,6 +267,9 @@ class DiMPTracker(Tracker):
                     self._static_modulation = tuple(m.clone() for m in modulation)
                 for static, m in zip(self._static_modulation, modulation, strict=True):
                     static.copy_(m)
+        if self.use_graphs:
+            with stage("init_graph_capture"):
+                self._warm_up_graphs(patches[:1], boxes[:1])
         self.info = {"score": 1.0, "flag": "normal"}
 
     # ------------------------------------------------------------------- every frame
