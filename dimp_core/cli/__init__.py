@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dimp_core.cli import convert, demo, profile, synth, track, train
+from dimp_core.cli import bench, convert, demo, profile, synth, track, train
 from dimp_core.cli import eval as eval_
 
-SUBCOMMANDS = (convert, demo, eval_, profile, synth, track, train)
+SUBCOMMANDS = (bench, convert, demo, eval_, profile, synth, track, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,9 @@
-"""Performance: per-stage timing of the trackers (:mod:`.timer`), the speed knobs' machinery (:mod:`.accel`)
-and the profile runner behind ``dimp profile`` (:mod:`.runner`).
+"""Performance: per-stage timing of the trackers (:mod:`.timer`), the speed knobs' machinery (:mod:`.accel`),
+the profile runner behind ``dimp profile`` (:mod:`.runner`), the all-trackers benchmark behind ``dimp bench``
+(:mod:`.bench`), memory measurement (:mod:`.memory`) and the batched multi-target network step (:mod:`.batched`).
 
-The trackers import :mod:`.timer` and :mod:`.accel` only; :mod:`.runner` builds trackers and reads
-datasets, so it is imported lazily here to keep the package free of import cycles.
+The trackers import :mod:`.timer` and :mod:`.accel` only; :mod:`.runner`, :mod:`.bench` and :mod:`.batched`
+build trackers and read datasets, so they are imported lazily here to keep the package free of import cycles.
 """
 
 from __future__ import annotations
