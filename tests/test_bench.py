@@ -62,3 +62,13 @@ def test_bench_rejects_unknown_names(capsys):
     assert "unknown tracker(s) mosse" in capsys.readouterr().err
     with pytest.raises(ValueError, match="at least 2"):
         bench.real_clips(("bikes-cyclist",), frames=1)
+
+
+def test_gpu_script_parses_and_runs_the_bench():
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    assert "dimp_core.cli bench" in text and "DRY_RUN" in text and "prepare" in text
