@@ -6,6 +6,7 @@ Usage (from the repository root)::
     python benchmarks/fps.py --sequences 2 --frames 30        # a quick look
     python benchmarks/fps.py --suite gpu --device cuda --out $OUT/fps-gpu.json --profile-dir $OUT
     python benchmarks/fps.py --section data/benchmarks/cpu-2026-11-26.json  # the speed table of docs/speed.md
+    python benchmarks/fps.py --section data/benchmarks/bench-cpu-2026-12-08.json  # its dimp bench table
 
 Every configuration (a tracker, its weights and parameter overrides) runs over the same frames: for each
 sequence the frames are decoded once into memory, then every configuration tracks them in turn (the order
@@ -385,11 +386,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-dir", default=None, help="also write dimp profile JSONs there")
     parser.add_argument("--profile-frames", type=int, default=40)
     parser.add_argument("--section", default=None, metavar="JSON",
-                        help="print the docs/speed.md speed-table section of a benchmark JSON and exit")
+                        help="print the docs/speed.md section of a benchmark JSON (of this script or of "
+                        "`dimp bench`) and exit")
     args = parser.parse_args(argv)
 
     if args.section:
-        print(doc_section(json.loads(Path(args.section).read_text())))
+        report = json.loads(Path(args.section).read_text())
+        if report.get("schema") == "dimp-lab/bench/1":  # a `dimp bench` JSON: its own table
+            from dimp_core.profiling.bench import doc_section as bench_section
+
+            print(bench_section(report))
+        else:
+            print(doc_section(report))
         return 0
 
     import torch

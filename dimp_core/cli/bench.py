@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if sizes:
         from dimp_core.profiling.batched import batched_network
 
-        report["batched"] = {"what": "network part of one frame for N targets in one batch (dimp defaults); "
-                             "an upper bound on batched tracking per target", "records":
+        report["batched"] = {"what": "the network part of one frame for N targets in one batch, with dimp's "
+                             "defaults (an upper bound on batched tracking per target)", "records":
                              batched_network(sizes, clips[0].frames[0], clips[0].boxes[0], device=report["device"],
                                              repeats=args.batched_repeats)}
     print(format_bench(report))

@@ -18,10 +18,12 @@ Per tracker (schema ``dimp-lab/bench/1``):
   the median, p90 and mean ms per frame (:func:`~dimp_core.profiling.runner.stage_stats`). On the CPU they come
   from the timed pass itself (timing a stage adds two clock reads); on CUDA, where timing a stage synchronises,
   from a second, profiled pass over the same frames;
-- ``memory``: ``held_mb``, the tensors the tracker holds (weights, sample memory, graph buffers) and
-  ``held_growth_mb``, how they changed over the run; ``rss_growth_mb``, the largest growth of the process's
-  resident set over one clip's timed updates, and ``rss_peak_mb``, the process's resident set at its largest
-  while this tracker ran (every tracker is alive during the run, so it is the process's, not the tracker's);
+- ``memory``: ``held_mb``, the tensors the tracker holds after its last clip (weights, sample memory, graph
+  buffers), and ``held_growth_mb``, their change from the end of its first clip to the end of its last;
+  ``rss_growth_mb``, the growth of the process's resident set over the timed updates of the tracker's last
+  clip (its first clip also warms the allocator up; every clip's is in ``rss_growth_mb_per_clip``), and
+  ``rss_peak_mb``, the process's resident set at its largest while this tracker ran (every tracker is alive
+  during the run, so that one is the process's, not the tracker's);
   on CUDA ``cuda_max_allocated_mb`` (``torch.cuda.max_memory_allocated`` over a clip, all trackers' weights
   included) and ``cuda_run_peak_over_start_mb``, the part of it this tracker's run added;
 - ``auc``: the success AUC (x 100) per clip, over the frames tracked.
@@ -47,7 +49,8 @@ from dimp_core.profiling.memory import MiB, cuda_memory, peak_rss_bytes, rss_byt
 from dimp_core.profiling.runner import run_sequence, stage_stats, system_info, tracker_params
 from dimp_core.profiling.timer import recording
 
-__all__ = ["ANCHOR", "CLIPS", "SCHEMA", "TRACKERS", "Clip", "bench", "format_bench", "real_clips"]
+__all__ = ["ANCHOR", "CLIPS", "SCHEMA", "TRACKERS", "Clip", "bench", "bench_table", "doc_section", "format_bench",
+           "real_clips"]
 
 SCHEMA = "dimp-lab/bench/1"
 TRACKERS = ("dimp", "atom", "siamfc", "opencv-csrt", "opencv-kcf")
@@ -166,10 +169,9 @@ def bench(trackers: Sequence[str] = TRACKERS, clips: Sequence[Clip] | None = Non
         raw[name] = {"tracker": name, "available": tracker is not None, "note": why or "",
                      "build_ms": (time.perf_counter() - t0) * 1000, "times": [], "cpu_times": [], "init_ms": [],
                      "first_updates_ms": [], "stage_frames": [], "init_stages": [], "rss_peak": [],
-                     "rss_growth": [], "cuda": [], "auc": {}, "errors": []}
+                     "rss_growth": [], "held": [], "cuda": [], "auc": {}, "errors": []}
         if tracker is not None:
             built[name] = tracker
-            raw[name]["held_start"] = tensor_bytes(tracker)
     order = list(built)
     for c, clip in enumerate(clips):
         for name in order[c % len(order):] + order[:c % len(order)] if order else []:
@@ -195,6 +197,7 @@ def bench(trackers: Sequence[str] = TRACKERS, clips: Sequence[Clip] | None = Non
                 rss = np.asarray(out["rss"])
                 rec["rss_peak"].append(int(rss.max()))
                 rec["rss_growth"].append(int(rss[-1] - rss[min(skip, len(rss) - 1)]))
+            rec["held"].append(tensor_bytes(tracker))
             if out["cuda"] is not None:
                 rec["cuda"].append(out["cuda"])
             rec["auc"][clip.name] = 100 * score_sequence(out["boxes"], clip.boxes, clip.visible).auc
@@ -232,10 +235,11 @@ def _summary(rec: dict[str, Any], tracker: Any) -> dict[str, Any]:
                stages=stage_stats(rec["stage_frames"]) if rec["stage_frames"] else {},
                init_stages=stage_stats(rec["init_stages"]) if rec["init_stages"] else {},
                params=tracker_params(tracker), graph_status=getattr(tracker, "graph_status", None))
-    held_end = tensor_bytes(tracker)
-    memory: dict[str, Any] = {"held_mb": held_end / MiB, "held_growth_mb": (held_end - rec["held_start"]) / MiB}
+    held = rec["held"]
+    memory: dict[str, Any] = {"held_mb": held[-1] / MiB, "held_growth_mb": (held[-1] - held[0]) / MiB}
     if rec["rss_peak"]:
-        memory.update(rss_peak_mb=max(rec["rss_peak"]) / MiB, rss_growth_mb=max(rec["rss_growth"]) / MiB)
+        memory.update(rss_peak_mb=max(rec["rss_peak"]) / MiB, rss_growth_mb=rec["rss_growth"][-1] / MiB,
+                      rss_growth_mb_per_clip=[g / MiB for g in rec["rss_growth"]])
     if rec["cuda"]:
         memory["cuda_max_allocated_mb"] = max(c["max_allocated_mb"] for c in rec["cuda"])
         memory["cuda_run_peak_over_start_mb"] = max(c["run_peak_over_start_mb"] for c in rec["cuda"])
@@ -263,3 +267,59 @@ def format_bench(report: dict[str, Any]) -> str:
                      + ", ".join(f"{k} {v:.1f}" for v, k in top))
     lines.append(f"process peak resident set: {report['process_peak_rss_mb']:.0f} MB")
     return "\n".join(lines)
+
+
+def bench_table(report: dict[str, Any]) -> str:
+    """The markdown table of a :func:`bench` report for docs/speed.md.
+
+    On a CPU, speed is given only as ratios measured side by side (to CSRT, and a tracker's first frame and first
+    updates to its own steady update time); on a GPU the card is named and FPS is given as measured.
+    """
+    sysinfo, gpu = report["system"], str(report["device"]).startswith("cuda")
+    threads = sysinfo["torch_threads"]
+    load = sysinfo.get("load_average")
+    clips = ", ".join(f"{c['name']} ({c['frames']} frames)" for c in report["clips"])
+    lines = [f"Measured {sysinfo['time'][:10]} on {sysinfo['device_name']} ({report['device']}, {threads} torch "
+             f"thread{'' if threads == 1 else 's'}, torch {sysinfo['torch']}, OpenCV {sysinfo['cv2']}"
+             + (f", load average {load[0]:.1f}" if load else "") + f"), real frames: {clips}; "
+             f"`dimp bench` (commit {sysinfo.get('commit') or '?'}). Per tracker: update() speed (warm-up of "
+             f"{report['warmup']} updates per clip excluded), the first frame and the warm-up updates as multiples "
+             "of its own mean update, the tensors it holds and the resident set's growth over its last clip, "
+             "success AUC over these frames, and the three largest stages as shares of an update.", "",
+             "| tracker |" + (" FPS |" if gpu else "") + " x CSRT | x CSRT (CPU time) | first frame | first updates "
+             "| held MB | RSS growth MB (last clip) | AUC | where an update goes |",
+             "|---|" + ("---:|" if gpu else "") + "---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in report["results"]:
+        if not r.get("fps"):
+            lines.append(f"| `{r['tracker']}` |" + (" n/a |" if gpu else "") + " n/a | | | | | | | "
+                         f"{r['note'] or '; '.join(r['errors'])[:80]} |")
+            continue
+        ratio = f"{r['ratio_to_csrt']:.2f}" if r.get("ratio_to_csrt") else "-"
+        ratio_cpu = f"{r['ratio_to_csrt_cpu_time']:.2f}" if r.get("ratio_to_csrt_cpu_time") else "-"
+        first = f"{r['first_frame_ms'] / r['ms_mean']:.1f}x"
+        warm = f"{r['first_updates_ms'] / r['ms_mean']:.2f}x" if r.get("first_updates_ms") else "-"
+        mem = r["memory"]
+        growth = f"{mem['rss_growth_mb']:.1f}" if "rss_growth_mb" in mem else "-"
+        stages = sorted(((s["mean_per_frame_ms"], k) for k, s in r["stages"].items() if k != "decode"), reverse=True)
+        where = ", ".join(f"{STAGE_LABELS.get(k, k)} {100 * v / r['ms_mean']:.0f} %" for v, k in stages[:3]) or "-"
+        lines.append(f"| `{r['tracker']}` |" + (f" {r['fps']:.1f} |" if gpu else "")
+                     + f" {ratio} | {ratio_cpu} | {first} | {warm} | {mem['held_mb']:.1f} | {growth} | "
+                     f"{r['auc_mean']:.1f} | {where} |")
+    batched = report.get("batched", {}).get("records", [])
+    if batched:
+        one = next((b for b in batched if b["n"] == 1), batched[0])
+        lines += ["", f"Batched network step of `dimp`: {report['batched']['what']}. Throughput per target "
+                  f"relative to N = {one['n']}" + (", and as measured" if gpu else "") + ".", "",
+                  "| N |" + (" FPS per target |" if gpu else "") + " per-target throughput vs N = 1 | CUDA graph |",
+                  "|---:|" + ("---:|" if gpu else "") + "---:|---|"]
+        for b in batched:
+            graph = "yes" if b["cuda_graph"] else "no"
+            lines.append(f"| {b['n']} |" + (f" {b['fps_per_target']:.1f} |" if gpu else "")
+                         + f" {b['fps_per_target'] / one['fps_per_target']:.2f} | {graph} |")
+    return "\n".join(lines)
+
+
+def doc_section(report: dict[str, Any]) -> str:
+    """The ``bench-table`` (a CPU run) or ``gpu-bench-table`` (a CUDA run) section of docs/speed.md."""
+    name = "gpu-bench-table" if str(report["device"]).startswith("cuda") else "bench-table"
+    return f"<!-- {name}:start -->\n{bench_table(report)}\n<!-- {name}:end -->"
