@@ -93,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=None, help="first N frames of each sequence (default: all)")
     parser.add_argument("--warmup", type=int, default=3, help="updates per sequence not timed (default: 3)")
     parser.add_argument("--only", default=None, help="comma-separated labels (the defaults and CSRT always run)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads (default: %(default)s)")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default: %(default)s)")
     parser.add_argument("--out", default=None,
                         help="JSON path (default: data/benchmarks/knob-accuracy-<dataset>-<date>.json)")
     args = parser.parse_args(argv)
 
+    import cv2
     import torch
 
     from dimp_core.data.benchmarks import load_dataset
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fps = _fps_module()
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # CSRT gets as many threads as the trackers it is the anchor of
     only = {w.strip() for w in args.only.split(",") if w.strip()} if args.only else None
     configs = knob_configs(only)
     dataset = load_dataset(args.dataset)
@@ -117,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(results: list[dict[str, Any]], partial: bool) -> None:
         report = {"schema": SCHEMA, "dataset": args.dataset, "sequences": [s.name for s in used],
-                  "frames_limit": args.frames, "warmup": args.warmup, "device": "cpu", "system": system_info("cpu"),
+                  "frames_limit": args.frames, "warmup": args.warmup, "device": "cpu",
+                  "system": {**system_info("cpu"), "cv2_threads": cv2.getNumThreads()},
                   "command_args": " ".join(argv if argv is not None else sys.argv[1:]), "baseline": BASELINE,
                   "anchor": fps.ANCHOR, "rule": RULE, "tolerance_auc": TOLERANCE, "partial": partial,
                   "wall_s": time.time() - start, "configurations": verdicts(results, args.resamples),

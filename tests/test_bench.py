@@ -21,16 +21,18 @@ def test_cli_defaults_are_the_library_defaults():
 
 
 def test_bench_writes_one_json_for_all_trackers_on_real_frames(tmp_path, capsys):
+    import cv2
     import torch
 
     out = tmp_path / "bench.json"
-    threads = torch.get_num_threads()
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     try:
         rc = main(["bench", "--trackers", "dimp,siamfc,opencv-csrt,opencv-kcf", "--sequences", "bikes-cyclist",
                    "--frames", "6", "--warmup", "1", "--threads", "1", "--batched", "1,2", "--batched-repeats", "1",
                    "--out", str(out)])
     finally:
         torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
     assert rc == 0 and "x CSRT" in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["schema"] == "dimp-lab/bench/1" and report["device"] == "cpu" and report["anchor"] == "opencv-csrt"
@@ -38,7 +40,8 @@ def test_bench_writes_one_json_for_all_trackers_on_real_frames(tmp_path, capsys)
                                 "size": [272, 640]}]
     for key in ("device_name", "torch", "numpy", "cv2", "python", "torch_threads", "dimp_lab"):
         assert key in report["system"], key
-    assert report["system"]["torch_threads"] == 1 and report["process_peak_rss_mb"] > 0
+    assert report["system"]["torch_threads"] == 1 and report["system"]["cv2_threads"] == 1
+    assert report["process_peak_rss_mb"] > 0
     results = {r["tracker"]: r for r in report["results"]}
     assert list(results) == ["dimp", "siamfc", "opencv-csrt", "opencv-kcf"]
     for r in results.values():

@@ -52,21 +52,24 @@ def test_verdict_rule():
 
 
 def test_tiny_run_writes_the_schema(tmp_path):
+    import cv2
     import torch
 
     from dimp_core.data.synthetic import write_benchmark
 
     root = write_benchmark(tmp_path / "tiny", "test", num_sequences=2, num_frames=6)
     out = tmp_path / "knobs.json"
-    threads = torch.get_num_threads()
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     try:
         assert _module().main(["--dataset", f"otb:{root}", "--only", "dimp fast", "--frames", "5", "--warmup", "1",
                                "--resamples", "200", "--out", str(out)]) == 0
     finally:
         torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
     report = json.loads(out.read_text())
     assert report["schema"] == "dimp-lab/knob-accuracy/1" and not report["partial"]
-    assert report["system"]["torch_threads"] == 1 and report["anchor_result"]["fps"] > 0
+    assert report["system"]["torch_threads"] == 1 and report["system"]["cv2_threads"] == 1
+    assert report["anchor_result"]["fps"] > 0
     rows = {r["label"]: r for r in report["configurations"]}
     assert set(rows) == {"dimp", "dimp fast"}
     fast = rows["dimp fast"]

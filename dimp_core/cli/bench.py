@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+        import cv2
+
+        cv2.setNumThreads(args.threads)  # CSRT and KCF get the same number of threads as torch
     if args.warmup < 0:
         raise ValueError(f"--warmup must be at least 0, got {args.warmup}")
     clips = real_clips(_names(args.sequences, "--sequences"), args.frames)
@@ -73,7 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=None, help="first N frames of each clip (default: all)")
     p.add_argument("--warmup", type=int, default=3, help="updates per clip not timed (default: %(default)s)")
     p.add_argument("--device", default=None, help="torch device of the learned trackers (default: CUDA if available)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and OpenCV threads (default: each library's choice)")
     p.add_argument("--batched", default=None, metavar="N,N,...",
                    help="also time dimp's network step for N targets in one batch, e.g. 1,8,32")
     p.add_argument("--batched-repeats", type=int, default=10, help="timed batched steps per N (default: %(default)s)")

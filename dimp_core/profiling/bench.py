@@ -101,6 +101,12 @@ def _versions(device: torch.device) -> dict[str, Any]:
     info = system_info(device)
     info["dimp_lab"] = dimp_core.__version__
     try:
+        import cv2
+
+        info["cv2_threads"] = cv2.getNumThreads()
+    except ImportError:  # pragma: no cover - a dependency
+        info["cv2_threads"] = None
+    try:
         info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
                                         capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -280,7 +286,8 @@ def bench_table(report: dict[str, Any]) -> str:
     load = sysinfo.get("load_average")
     clips = ", ".join(f"{c['name']} ({c['frames']} frames)" for c in report["clips"])
     lines = [f"Measured {sysinfo['time'][:10]} on {sysinfo['device_name']} ({report['device']}, {threads} torch "
-             f"thread{'' if threads == 1 else 's'}, torch {sysinfo['torch']}, OpenCV {sysinfo['cv2']}"
+             f"thread{'' if threads == 1 else 's'}, torch {sysinfo['torch']}, OpenCV {sysinfo['cv2']} with "
+             f"{sysinfo.get('cv2_threads', '?')} thread{'' if sysinfo.get('cv2_threads') == 1 else 's'}"
              + (f", load average {load[0]:.1f}" if load else "") + f"), real frames: {clips}; "
              f"`dimp bench` (commit {sysinfo.get('commit') or '?'}). Per tracker: update() speed (warm-up of "
              f"{report['warmup']} updates per clip excluded), the first frame and the warm-up updates as multiples "
