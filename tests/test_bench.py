@@ -75,3 +75,18 @@ def test_gpu_script_parses_and_runs_the_bench():
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
     text = script.read_text()
     assert "dimp_core.cli bench" in text and "DRY_RUN" in text and "prepare" in text
+
+
+def test_docs_bench_table_is_generated_from_the_recorded_json():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    recorded = sorted((repo / "data" / "benchmarks").glob("bench-cpu-*.json"))
+    assert recorded, "a dimp bench JSON of the CPU is kept in data/benchmarks/"
+    report = json.loads(recorded[-1].read_text())
+    assert report["schema"] == bench.SCHEMA and {r["tracker"] for r in report["results"]} == set(bench.TRACKERS)
+    section = bench.doc_section(report)
+    assert section.startswith("<!-- bench-table:start -->") and "| `dimp` |" in section
+    assert " FPS |" not in section.split("\n")[3]  # on a CPU, ratios only
+    stale = "the bench table in docs/speed.md is stale: python benchmarks/fps.py --section"
+    assert section in (repo / "docs" / "speed.md").read_text(), stale
