@@ -80,13 +80,15 @@ def _surgery(net: Any, kind: str) -> Any:
 
 
 def build_cell(label: str, weights: str | None = None) -> Any:
-    """The tracker of cell ``label`` (``weights``: another weights file for its network)."""
+    """The tracker of cell ``label``; ``weights`` (``TRACKER:PATH`` or a dimp ``PATH``) adds a cell for a file."""
     import torch
 
     from dimp_core.trackers import build_tracker, load_network
     from dimp_core.trackers.dimp import DiMPParams, DiMPTracker
 
     tracker, overrides, surgery, _ = CELLS.get(label, ("dimp", {}, "", ""))
+    if weights and ":" in weights and label not in CELLS:
+        tracker, weights = weights.split(":", 1)
     if tracker == "dimp" and (surgery or weights):
         net = _surgery(load_network("dimp", weights), surgery)
         return DiMPTracker(net, DiMPParams(**overrides), torch.device("cpu"), name="dimp")
@@ -109,7 +111,7 @@ def run_cells(labels: list[str], extra: dict[str, str], threads: int) -> dict[st
     for label in labels:
         s = summary[label]
         table["cells"][label] = {
-            "what": CELLS[label][3] if label in CELLS else f"dimp with the weights {extra[label]}",
+            "what": CELLS[label][3] if label in CELLS else f"the weights {extra[label]}",
             "weights": extra.get(label, "shipped"), "auc": s["auc"], "precision": s["precision"],
             "sequences": {k: v["auc"] for k, v in s["sequences"].items()}}
     base = table["cells"].get("dimp")
@@ -134,7 +136,8 @@ def doc_table(table: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cells", nargs="*", default=None, help=f"cells to run (default: all): {', '.join(CELLS)}")
-    parser.add_argument("--weights", nargs="*", default=[], help="LABEL=PATH: a dimp cell with other weights")
+    parser.add_argument("--weights", nargs="*", default=[],
+                        help="LABEL=[TRACKER:]PATH: a cell for another weights file (tracker default: dimp)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--doc", action="store_true", help="only rewrite the docs table from the JSON")
     args = parser.parse_args()
