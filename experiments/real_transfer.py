@@ -95,6 +95,18 @@ def build_cell(label: str, weights: str | None = None) -> Any:
     return build_tracker(tracker, device="cpu", **({"weights": weights} if weights else {}), **overrides)
 
 
+def _weights_what(spec: str) -> str:
+    """What a weights cell is, from the training configuration recorded in the file."""
+    from dimp_core import checkpoints
+
+    tracker, _, path = spec.rpartition(":") if ":" in spec else ("dimp", "", spec)
+    c = checkpoints.load_checkpoint_info(path).get("config", {})
+    start = Path(c["init_weights"]).name if c.get("init_weights") else "scratch"
+    return (f"{tracker or 'dimp'} fine-tuned from {start}: {c.get('steps')} steps x {c.get('batch_size')}, "
+            f"{c.get('pool_sequences')} synthetic + {c.get('real_sequences', 0)} real sequences of "
+            f"{c.get('pool_frames')} frames, feature cache {c.get('feature_cache', 0)}")
+
+
 def run_cells(labels: list[str], extra: dict[str, str], threads: int) -> dict[str, Any]:
     import torch
 
@@ -111,7 +123,7 @@ def run_cells(labels: list[str], extra: dict[str, str], threads: int) -> dict[st
     for label in labels:
         s = summary[label]
         table["cells"][label] = {
-            "what": CELLS[label][3] if label in CELLS else f"the weights {extra[label]}",
+            "what": CELLS[label][3] if label in CELLS else _weights_what(extra[label]),
             "weights": extra.get(label, "shipped"), "auc": s["auc"], "precision": s["precision"],
             "sequences": {k: v["auc"] for k, v in s["sequences"].items()}}
     base = table["cells"].get("dimp")
