@@ -73,13 +73,14 @@ def test_forward_features_equals_forward_from_images():
     torch.testing.assert_close(scores[-1], scores2[-1])
 
 
-@pytest.mark.parametrize("tracker", ["dimp", "atom"])
-def test_cached_smoke_run_learns(tmp_path, tracker):
-    config = preset(tracker, "smoke", feature_cache=1, steps=10, val_sequences=0)
+@pytest.mark.parametrize(("tracker", "steps"), [("dimp", 12), ("atom", 30)])  # an ATOM step is noisier, cheaper
+def test_cached_smoke_run_learns(tmp_path, tracker, steps):
+    config = preset(tracker, "smoke", feature_cache=1, steps=steps, val_sequences=0)
     train(config, tmp_path, progress=False)
     totals = [json.loads(line)["total"] for line in (tmp_path / "log.jsonl").read_text().splitlines()
               if "total" in json.loads(line)]
-    assert len(totals) == 10 and np.mean(totals[-3:]) < np.mean(totals[:3])
+    third = steps // 3
+    assert len(totals) == steps and np.mean(totals[-third:]) < 0.8 * np.mean(totals[:third])
 
 
 def test_feature_cache_refuses_a_trained_backbone(tmp_path):
